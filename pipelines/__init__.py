@@ -1,0 +1,1 @@
+"""The batch layer: the ``saxs`` command, beamtime discovery, configuration, reports."""

@@ -1,0 +1,47 @@
+"""SAXS reduction and size analysis.
+
+``import saxs`` is cheap: heavy modules (pyFAI, h5py, fabio, numba) load on first use of the
+names that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from saxs.curve import Curve, Step
+from saxs.errors import InputError, SaxsError
+from saxs.geometry import Geometry
+from saxs.header import Header
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "FrameStack": "saxs.frames",
+    "read_frames": "saxs.io.frames",
+    "read_mask": "saxs.io.calib",
+    "read_dark": "saxs.io.calib",
+    "read_flat": "saxs.io.calib",
+    "read_curve": "saxs.io.curves",
+    "write_curve": "saxs.io.curves",
+    "simulate": "saxs.simulate",
+    "Population": "saxs.simulate.models",
+    "SampleModel": "saxs.simulate.models",
+}
+
+__all__ = ["Curve", "Geometry", "Header", "InputError", "SaxsError", "Step"]
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'saxs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,148 @@
+"""``read_frames``: any detector file to a lazy :class:`~saxs.frames.FrameStack`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from saxs.errors import InputError
+from saxs.frames import FrameStack
+from saxs.geometry import Geometry
+from saxs.header import Header
+from saxs.io import edf, lima
+from saxs.io.scalers import Monitors, monitors_from_header, read_scalers, scaler_file_for
+
+log = logging.getLogger(__name__)
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
+EDF_SUFFIXES = (".edf", ".ehf")
+GEOMETRY_KEYS = ("SampleDistance", "WaveLength", "PSize_1", "PSize_2", "Center_1", "Center_2")
+
+
+def split_address(address: str | os.PathLike) -> tuple[Path, str | None]:
+    """``"file.h5::/entry_0000/measurement/data"`` -> (Path("file.h5"), "/entry_0000/...")."""
+    text = os.fspath(address)
+    if "::" in text:
+        name, dataset = text.split("::", 1)
+        return Path(name), "/" + dataset.lstrip("/") if dataset else None
+    return Path(text), None
+
+
+def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = None,
+                geometry: Geometry | None = None, scalers: str | os.PathLike | None = "auto",
+                monitor_correction: str = "none",
+                header_overrides: Mapping[str, object] | None = None,
+                require_geometry: bool = True) -> FrameStack:
+    """Open a detector file read-only as a lazy stack of frames.
+
+    Parameters
+    ----------
+    address : path
+        An ID02 LIMA HDF5 file (first entry's ``measurement/data``), ``"file.h5::/path"`` for
+        any dataset, an EDF file (Psd blocks are frames, Error blocks their variance), or any
+        image fabio reads (TIFF, CBF, ...).
+    poni, geometry : optional
+        The geometry from a PONI file or given directly; otherwise from the header keys
+        (ID02.md §4).
+    scalers : path, "auto" or None
+        ID02 scaler file with the per-frame monitors; "auto" looks for
+        ``<collection>_scalers_<scan>.h5`` beside the file; None uses header keys only.
+    monitor_correction : {"none", "shutter"}
+        Which scaler monitor to use (UnCor or ShutCor).
+    header_overrides : mapping, optional
+        Header keys that replace the file's (as dahu's job inputs do).
+    require_geometry : bool
+        Raise if no geometry can be made (default). False leaves ``geometry=None``.
+
+    Returns
+    -------
+    FrameStack
+        Nothing is read beyond headers and monitors until frames are asked for.
+    """
+    path, dataset = split_address(address)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES or dataset:
+        source, header, monitors = _open_hdf5(path, dataset, scalers, monitor_correction)
+    elif suffix in EDF_SUFFIXES:
+        source, header, headers = edf.open_source(path)
+        monitors = _edf_monitors(headers)
+    else:
+        source, header = _open_fabio(path)
+        monitors = monitors_from_header(header)
+    if header_overrides:
+        header = header.merged(header_overrides)
+    geometry = _geometry(header, source.frame_shape, path, poni, geometry,
+                         require=require_geometry)
+    return FrameStack(source=source, header=header, geometry=geometry, monitor_i0=monitors.i0,
+                      monitor_i1=monitors.i1, exposure_time_s=monitors.exposure_time_s,
+                      timestamps_s=monitors.timestamps_s)
+
+
+def _geometry(header: Header, shape: tuple[int, int], path: Path, poni, geometry, *,
+              require: bool) -> Geometry | None:
+    if geometry is not None:
+        if poni is not None:
+            raise InputError("give either poni= or geometry=, not both")
+        return geometry.with_shape(shape) if geometry.shape != shape else geometry
+    if poni is not None:
+        return Geometry.from_poni(poni, shape=shape)
+    missing = [k for k in GEOMETRY_KEYS if k not in header and not (
+        k == "WaveLength" and "Wavelength" in header)]
+    if not missing:
+        return Geometry.from_header(header, shape)
+    if require:
+        raise InputError(f"{path}: header lacks the geometry key(s) {', '.join(missing)}; "
+                         "pass poni='calib.poni' (or geometry=) or add the keys to the header")
+    return None
+
+
+def _open_hdf5(path: Path, dataset: str | None, scalers, correction: str):
+    source, header, extras = lima.open_source(path, dataset)
+    monitors = monitors_from_header(header)
+    scaler_path = scaler_file_for(path) if scalers == "auto" else (
+        Path(scalers) if scalers is not None else None)
+    if scaler_path is not None:
+        from_file = read_scalers(scaler_path, correction)
+        log.debug("monitors of %s from %s", path, from_file.origin)
+        monitors = Monitors(
+            i0=from_file.i0 if from_file.i0 is not None else monitors.i0,
+            i1=from_file.i1 if from_file.i1 is not None else monitors.i1,
+            exposure_time_s=(from_file.exposure_time_s if from_file.exposure_time_s is not None
+                             else monitors.exposure_time_s),
+            timestamps_s=from_file.timestamps_s, origin=from_file.origin)
+    if monitors.exposure_time_s is None and extras["exposure_time"] is not None:
+        monitors = Monitors(monitors.i0, monitors.i1, np.array([extras["exposure_time"]]),
+                            monitors.timestamps_s, monitors.origin)
+    if monitors.timestamps_s is None and extras["time_of_frame"] is not None:
+        start = header.number("HMStartEpoch", default=0.0)
+        tof = extras["time_of_frame"]
+        if tof.size == source.n_frames:
+            monitors = Monitors(monitors.i0, monitors.i1, monitors.exposure_time_s,
+                                tof + start, monitors.origin)
+    return source, header, monitors
+
+
+def _edf_monitors(headers: list[Header]) -> Monitors:
+    def column(key: str, kind: str = "none") -> np.ndarray | None:
+        values = [h.number(key, default=None, kind=kind) for h in headers]
+        if all(v is None for v in values):
+            return None
+        if any(v is None for v in values):
+            raise InputError(f"{headers[0].source}: header key {key!r} is on some frames only")
+        return np.array(values, dtype=np.float64)
+
+    return Monitors(i0=column("Intensity0"), i1=column("Intensity1"),
+                    exposure_time_s=column("ExposureTime", "time"),
+                    timestamps_s=column("HMStartEpoch"), origin=f"{headers[0].source} (headers)")
+
+
+def _open_fabio(path: Path):
+    from saxs.io.fabio_image import open_source  # noqa: PLC0415
+
+    return open_source(path)
