@@ -25,16 +25,20 @@ _LAZY = {
     "read_flat": "saxs.io.calib",
     "read_curve": "saxs.io.curves",
     "write_curve": "saxs.io.curves",
-    "simulate": "saxs.simulate",
     "Population": "saxs.simulate.models",
     "SampleModel": "saxs.simulate.models",
 }
 
 __all__ = ["Curve", "Geometry", "Header", "InputError", "SaxsError", "Step"]
-__all__ += list(_LAZY)
+__all__ += [*_LAZY, "simulate"]
+
+
+_SUBPACKAGES = ("simulate", "io")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"saxs.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'saxs' has no attribute {name!r}")
@@ -44,4 +48,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

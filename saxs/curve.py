@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -39,9 +38,36 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+class FrozenMapping(Mapping[str, Any]):
+    """A read-only, picklable mapping (``types.MappingProxyType`` cannot be pickled)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = dict(data or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({self._data!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._data
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._data = state
+
+
 def frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """A read-only copy of ``values`` with numpy scalars made plain (JSON-ready)."""
-    return MappingProxyType({str(k): _jsonable(v) for k, v in dict(values or {}).items()})
+    return FrozenMapping({str(k): _jsonable(v) for k, v in dict(values or {}).items()})
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
+from saxs.curve import FrozenMapping
 from saxs.errors import InputError, where
 from saxs.units import parse_quantity
 
@@ -41,8 +41,8 @@ class Header(Mapping[str, str]):
 
     def __post_init__(self) -> None:
         clean = {str(k): _as_text(v) for k, v in dict(self.values).items()}
-        object.__setattr__(self, "values", MappingProxyType(clean))
-        object.__setattr__(self, "_folded", MappingProxyType({k.lower(): k for k in clean}))
+        object.__setattr__(self, "values", FrozenMapping(clean))
+        object.__setattr__(self, "_folded", FrozenMapping({k.lower(): k for k in clean}))
 
     # Mapping protocol -------------------------------------------------------------------
     def __getitem__(self, key: str) -> str:

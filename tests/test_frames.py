@@ -1,0 +1,288 @@
+"""read_frames on LIMA HDF5, EDF and other fabio images; lazy reads; bad input."""
+
+from __future__ import annotations
+
+import fabio
+import h5py
+import numpy as np
+import pytest
+
+import saxs
+from saxs import FrameStack, InputError
+from saxs.io.edf import pair_blocks, write_edf
+from saxs.io.lima import write_lima
+from saxs.io.scalers import write_scalers
+
+
+def _header(geometry, **extra):
+    return {**geometry.to_header(), "Dummy": "-10", "DDummy": "0.1", "Title": "t", **extra}
+
+
+@pytest.fixture
+def frames(rng, small_geometry):
+    return rng.poisson(50, (6, *small_geometry.shape)).astype(np.int32)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "bitshuffle-lz4"])
+def test_lima_round_trip(tmp_path, frames, small_geometry, compression):
+    path = tmp_path / f"s_eiger2_00001_00.h5"
+    write_lima(path, frames, _header(small_geometry, ExposureTime="0.1 s"),
+               compression=compression, exposure_time_s=0.1)
+    stack = saxs.read_frames(path)
+    assert len(stack) == 6
+    assert stack.dtype == np.int32
+    np.testing.assert_array_equal(stack[:], frames)
+    np.testing.assert_array_equal(stack[4], frames[4])
+    np.testing.assert_array_equal(stack[[5, 1, 1]], frames[[5, 1, 1]])
+    np.testing.assert_array_equal(stack[-1], frames[-1])
+    assert stack.geometry == small_geometry
+    assert stack.header["Title"] == "t"
+    assert stack.dummy == -10.0
+    np.testing.assert_allclose(stack.exposure_time_s, 0.1)
+    with h5py.File(path) as f:
+        data = f["/entry_0000/measurement/data"]
+        filters = data.id.get_create_plist()
+        ids = [filters.get_filter(i)[0] for i in range(filters.get_nfilters())]
+        expected = {"none": [], "gzip": [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE],
+                    "bitshuffle-lz4": [32008]}[compression]  # 32008: bitshuffle filter id
+        assert ids == expected
+
+
+def test_lima_geometry_matches_simulator_integrator(tmp_path, frames, small_geometry):
+    path = tmp_path / "x.h5"
+    write_lima(path, frames, _header(small_geometry))
+    ai_file = saxs.read_frames(path).geometry.integrator()
+    ai_sim = small_geometry.integrator()
+    for name in ("poni1", "poni2", "dist", "rot1", "rot2", "rot3", "wavelength"):
+        assert getattr(ai_file, name) == pytest.approx(getattr(ai_sim, name), abs=1e-12)
+
+
+def test_lazy_read_touches_only_asked_frames(tmp_path, small_geometry, monkeypatch):
+    big = np.zeros((2000, 8, 8), dtype=np.uint16)
+    big[7] = 7
+    geometry = small_geometry.with_shape((8, 8))
+    path = tmp_path / "big.h5"
+    write_lima(path, big, _header(geometry), compression="gzip")
+    stack = saxs.read_frames(path)
+    calls = []
+    original = h5py.Dataset.read_direct
+
+    def spy(self, dest, source_sel=None, dest_sel=None):
+        calls.append(source_sel)
+        return original(self, dest, source_sel, dest_sel)
+
+    monkeypatch.setattr(h5py.Dataset, "read_direct", spy)
+    frame = stack[7]
+    assert np.all(frame == 7)
+    assert calls == [np.s_[7:8]]
+    calls.clear()
+    chunks = list(stack.subset(slice(10, 25)).iter_chunks(4))
+    assert [len(p) for p, _ in chunks] == [4, 4, 4, 3]
+    assert calls == [np.s_[10:14], np.s_[14:18], np.s_[18:22], np.s_[22:25]]
+
+
+def test_several_entries_and_explicit_dataset(tmp_path, frames, small_geometry):
+    path = tmp_path / "multi.h5"
+    write_lima(path, frames[:2], _header(small_geometry, Title="first"))
+    write_lima(path, frames[2:5], _header(small_geometry, Title="second"), entry=1)
+    first = saxs.read_frames(path)
+    second = saxs.read_frames(f"{path}::/entry_0001/measurement/data")
+    assert (len(first), len(second)) == (2, 3)
+    assert second.header.title == "second"
+    np.testing.assert_array_equal(second[0], frames[2])
+
+
+def test_plain_hdf5_2d_dataset_with_poni(tmp_path, small_geometry):
+    path = tmp_path / "img.h5"
+    image = np.arange(np.prod(small_geometry.shape), dtype=np.float32).reshape(
+        small_geometry.shape)
+    with h5py.File(path, "w") as f:
+        f["/some/image"] = image
+    poni = small_geometry.to_poni(tmp_path / "g.poni")
+    stack = saxs.read_frames(f"{path}::/some/image", poni=poni)
+    assert len(stack) == 1
+    np.testing.assert_array_equal(stack[0], image)
+    assert stack.geometry.distance_m == pytest.approx(small_geometry.distance_m)
+
+
+def test_scaler_file_found_and_used(tmp_path, frames, small_geometry):
+    path = tmp_path / "cdse_eiger2_00012_00.h5"
+    write_lima(path, frames, _header(small_geometry))
+    i1 = np.linspace(1.0e5, 1.1e5, 6)
+    i0 = i1 * 1.3
+    write_scalers(tmp_path / "cdse_scalers_00012_00.h5", i0=i0, i1=i1,
+                  exposure_time_s=np.full(6, 0.1), start_epoch=1.7e9)
+    stack = saxs.read_frames(path)
+    np.testing.assert_allclose(stack.monitor_i1, i1, rtol=1e-12)
+    np.testing.assert_allclose(stack.monitor_i0, i0, rtol=1e-12)
+    np.testing.assert_allclose(stack.exposure_time_s, 0.1, rtol=1e-12)
+    assert stack.timestamps_s[0] == pytest.approx(1.7e9)
+    assert np.all(np.diff(stack.timestamps_s) > 0)
+    sub = stack.subset([1, 3])
+    np.testing.assert_allclose(sub.monitor_i1, i1[[1, 3]])
+    no_scalers = saxs.read_frames(path, scalers=None)
+    assert no_scalers.monitor_i1 is None
+
+
+def test_scaler_count_mismatch_is_an_error(tmp_path, frames, small_geometry):
+    path = tmp_path / "cdse_eiger2_00013_00.h5"
+    write_lima(path, frames, _header(small_geometry))
+    write_scalers(tmp_path / "cdse_scalers_00013_00.h5", i0=np.ones(4), i1=np.ones(4),
+                  exposure_time_s=np.full(4, 0.1), start_epoch=0.0)
+    with pytest.raises(InputError, match="4 values for 6 frames"):
+        saxs.read_frames(path)
+
+
+def test_edf_round_trip_with_variance_blocks(tmp_path, frames, small_geometry):
+    path = tmp_path / "f.edf"
+    data = frames[:3].astype(np.float32)
+    var = data + 1
+    per_frame = [{"Intensity1": 1e5 + k, "ExposureTime": "0.5 s"} for k in range(3)]
+    write_edf(path, data, _header(small_geometry), frame_headers=per_frame, variance=var)
+    assert fabio.open(str(path)).nframes == 6  # Psd, Error, Psd, Error, ...
+    stack = saxs.read_frames(path)
+    assert len(stack) == 3
+    np.testing.assert_array_equal(stack[:], data)
+    np.testing.assert_array_equal(stack.variance(slice(None)), var)
+    np.testing.assert_array_equal(stack.variance(2), var[2])
+    np.testing.assert_allclose(stack.monitor_i1, [1e5, 1e5 + 1, 1e5 + 2])
+    np.testing.assert_allclose(stack.exposure_time_s, 0.5)
+    assert stack.geometry == small_geometry
+
+
+def test_edf_error_block_selected_by_id_not_position():
+    # an Error block stored before its Psd block, and one with a number matching none
+    kinds = [(1, "error"), (0, "psd"), (1, "psd"), (7, "error")]
+    psd, errors = pair_blocks(kinds)
+    assert psd == [1, 2]
+    assert errors == [None, 0] or errors == [3, 0]
+    assert errors[1] == 0
+    # fabio's default numbering: 0.Image.Psd followed by 1.Image.Error
+    assert pair_blocks([(0, "psd"), (1, "error")]) == ([0], [1])
+
+
+def test_edf_without_variance(tmp_path, frames, small_geometry):
+    path = tmp_path / "nv.edf"
+    write_edf(path, frames[0].astype(np.float32), _header(small_geometry))
+    stack = saxs.read_frames(path)
+    assert stack.variance(0) is None
+
+
+def test_tiff_needs_poni(tmp_path, small_geometry):
+    path = tmp_path / "img.tif"
+    image = np.arange(np.prod(small_geometry.shape), dtype=np.int32).reshape(small_geometry.shape)
+    fabio.tifimage.TifImage(data=image).write(str(path))
+    with pytest.raises(InputError, match="poni"):
+        saxs.read_frames(path)
+    stack = saxs.read_frames(path, poni=small_geometry.to_poni(tmp_path / "g.poni"))
+    np.testing.assert_array_equal(stack[0], image)
+    assert stack.geometry.shape == small_geometry.shape
+    assert saxs.read_frames(path, require_geometry=False).geometry is None
+
+
+def test_header_overrides(tmp_path, frames, small_geometry):
+    path = tmp_path / "o.h5"
+    write_lima(path, frames, _header(small_geometry))
+    stack = saxs.read_frames(path, header_overrides={"SampleDistance": "0.9"})
+    assert stack.geometry.distance_m == 0.9
+
+
+def test_framestack_is_read_only_and_picklable(tmp_path, frames, small_geometry):
+    import pickle
+
+    path = tmp_path / "p.h5"
+    write_lima(path, frames, _header(small_geometry, Intensity1="2e5"))
+    stack = saxs.read_frames(path)
+    assert isinstance(stack, FrameStack)
+    with pytest.raises(ValueError, match="read-only"):
+        stack.monitor_i1[0] = 1
+    clone = pickle.loads(pickle.dumps(stack))
+    np.testing.assert_array_equal(clone[3], frames[3])
+
+
+# Bad input ------------------------------------------------------------------------------------
+
+def test_truncated_hdf5(tmp_path, frames, small_geometry):
+    path = tmp_path / "t.h5"
+    write_lima(path, frames, _header(small_geometry), compression="gzip")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputError, match=r"t\.h5.*truncated"):
+        saxs.read_frames(path)[:]
+
+
+def test_truncated_hdf5_data_only(tmp_path, small_geometry):
+    # header and metadata intact, frame chunks cut off: the error comes at read time
+    path = tmp_path / "late.h5"
+    frames = np.random.default_rng(0).integers(0, 60000, (20, 64, 60)).astype(np.uint16)
+    write_lima(path, frames, _header(small_geometry), compression="none")
+    stack = saxs.read_frames(path)
+    with h5py.File(path) as f:
+        offset = f["/entry_0000/measurement/data"].id.get_chunk_info_by_coord((19, 0, 0)).byte_offset
+    path.write_bytes(path.read_bytes()[: offset + 1000])
+    with pytest.raises(InputError, match=r"late\.h5"):
+        stack[19]
+
+
+def test_broken_edf_header(tmp_path, small_geometry):
+    path = tmp_path / "broken.edf"
+    write_edf(path, np.ones(small_geometry.shape, np.float32), _header(small_geometry))
+    path.write_bytes(path.read_bytes().replace(b"}\n", b" \n", 1))
+    with pytest.raises(InputError, match=r"broken\.edf.*header"):
+        saxs.read_frames(path)
+
+
+def test_edf_bad_dimension_value(tmp_path, small_geometry):
+    path = tmp_path / "dims.edf"
+    write_edf(path, np.ones(small_geometry.shape, np.float32), _header(small_geometry))
+    path.write_bytes(path.read_bytes().replace(b"Dim_1 = 60 ;", b"Dim_1 = xx ;", 1))
+    with pytest.raises(InputError, match=r"dims\.edf"):
+        saxs.read_frames(path)
+
+
+def test_truncated_edf(tmp_path, small_geometry):
+    path = tmp_path / "short.edf"
+    write_edf(path, np.ones(small_geometry.shape, np.float32), _header(small_geometry))
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(InputError, match=r"short\.edf.*truncated"):
+        saxs.read_frames(path)
+
+
+@pytest.mark.parametrize("missing", ["SampleDistance", "Center_2", "WaveLength"])
+def test_missing_geometry_key(tmp_path, frames, small_geometry, missing):
+    header = _header(small_geometry)
+    del header[missing]
+    path = tmp_path / "nogeo.h5"
+    write_lima(path, frames, header)
+    with pytest.raises(InputError, match=rf"nogeo\.h5.*{missing}"):
+        saxs.read_frames(path)
+
+
+def test_dataset_path_that_does_not_exist(tmp_path, frames, small_geometry):
+    path = tmp_path / "d.h5"
+    write_lima(path, frames, _header(small_geometry))
+    with pytest.raises(InputError, match=r"d\.h5::/entry_0000/nothing.*no such dataset"):
+        saxs.read_frames(f"{path}::/entry_0000/nothing")
+    with pytest.raises(InputError, match="is a group"):
+        saxs.read_frames(f"{path}::/entry_0000")
+
+
+def test_missing_file_and_non_lima_hdf5(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        saxs.read_frames(tmp_path / "nope.h5")
+    path = tmp_path / "plain.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(InputError, match="no /entry_XXXX"):
+        saxs.read_frames(path)
+    with pytest.raises(InputError, match="2-D or 3-D"):
+        saxs.read_frames(f"{path}::/x")
+
+
+def test_raw_files_opened_read_only(tmp_path, frames, small_geometry):
+    path = tmp_path / "ro.h5"
+    write_lima(path, frames, _header(small_geometry))
+    path.chmod(0o444)
+    stack = saxs.read_frames(path)
+    np.testing.assert_array_equal(stack[0], frames[0])
+    assert path.stat().st_mode & 0o777 == 0o444
