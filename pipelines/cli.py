@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
+    # pyFAI's import probes OpenCL through silx and warns when it is absent: not our concern
+    logging.getLogger("silx.opencl.common").setLevel(logging.ERROR)
     from saxs.errors import SaxsError  # noqa: PLC0415
 
     try:

@@ -130,8 +130,8 @@ def write_measurement(scenario: Scenario, m: Measurement, raw: Path,
     header = frame_header(scenario, m)
     acq = scenario.acquisition
     if acq.file_format == "edf":
-        per_frame = [{"Intensity0": repr(a), "Intensity1": repr(b),
-                      "HMStartEpoch": repr(float(header["HMStartEpoch"]) + k * t)}
+        per_frame = [{"Intensity0": repr(float(a)), "Intensity1": repr(float(b)),
+                      "HMStartEpoch": repr(float(header["HMStartEpoch"]) + k * float(t))}
                      for k, (a, b, t) in enumerate(zip(stack.i0, stack.i1,
                                                        stack.exposure_time_s, strict=True))]
         return _write(raw / f"{file_stem(scenario, m)}.edf",
