@@ -173,7 +173,7 @@ def test_normalization_factor_gives_per_cm_of_sample(tmp_path):
 
 
 def test_scenario_validation_errors(tmp_path):
-    with pytest.raises(InputError, match="unknown key.*'colour'"):
+    with pytest.raises(InputError, match=r"unknown key.*'colour'"):
         scenario_from_dict(_mini_scenario(colour="red"))
     bad = _mini_scenario()
     bad["measurements"][2]["kind"] = "soup"

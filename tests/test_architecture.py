@@ -1,0 +1,62 @@
+"""House rules of DESIGN.md §1 that can be checked mechanically."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_pyfai_imported_in_one_module_only():
+    users = [p.relative_to(ROOT).as_posix() for p in _modules("saxs") if "pyFAI" in _imports(p)]
+    assert users == ["saxs/azimuthal.py"]
+
+
+def test_fabio_and_h5py_only_in_io():
+    for path in _modules("saxs"):
+        if "fabio" in _imports(path) or "h5py" in _imports(path):
+            assert path.parent.name == "io", path
+
+
+def test_numba_only_in_kernels():
+    for folder in ("saxs", "pipelines"):
+        for path in _modules(folder):
+            assert "numba" not in _imports(path), path
+
+
+def test_arrows_point_down():
+    for path in _modules("kernels"):
+        assert not {"saxs", "saxs_pipelines"} & _imports(path), path
+    for path in _modules("saxs"):
+        assert "saxs_pipelines" not in _imports(path), path
+    for folder in ("kernels", "saxs"):
+        for path in _modules(folder):
+            assert "matplotlib" not in _imports(path), path
+
+
+@pytest.mark.parametrize("heavy", ["pyFAI", "h5py", "fabio", "numba", "scipy", "matplotlib"])
+def test_import_saxs_stays_light(heavy):
+    code = f"import sys, saxs; print({heavy!r} in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

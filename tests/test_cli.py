@@ -1,0 +1,63 @@
+"""The ``saxs`` command: simulate, usage errors, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saxs_pipelines.cli import EXIT_ERROR, EXIT_OK, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINI = """\
+version: 1
+seed: 3
+collection: mini
+detector: {shape: [24, 20], pixel_size_m: 1.0e-3, distance_m: 0.3, center_px: [10.2, 11.7],
+           beamstop: {radius_px: 2, arm_width_px: 1}}
+acquisition: {frames: 2, dark_frames: 2}
+solvent: {level_per_cm: 0.03}
+measurements:
+  - {name: empty, kind: empty_cell}
+  - {name: ode, kind: solvent}
+"""
+
+
+def test_simulate_writes_folder(tmp_path, capsys):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(MINI)
+    out = tmp_path / "bt"
+    assert main(["simulate", str(scenario), "-o", str(out), "-q"]) == EXIT_OK
+    assert (out / "samples.csv").is_file()
+    assert (out / "calib" / "geometry.poni").is_file()
+    assert len(list((out / "raw").glob("mini_rayonix_*_00.h5"))) == 2
+    assert "wrote 2 stacks" in capsys.readouterr().out
+    # existing output is kept: error, exit 1, message on stderr
+    assert main(["simulate", str(scenario), "-o", str(out), "-q"]) == EXIT_ERROR
+    assert "not empty" in capsys.readouterr().err
+    assert main(["simulate", str(scenario), "-o", str(out), "-q", "--overwrite"]) == EXIT_OK
+
+
+def test_bad_scenario_exit_code(tmp_path, capsys):
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(MINI.replace("seed: 3", "seed: 3\nsede: 4"))
+    assert main(["simulate", str(scenario), "-o", str(tmp_path / "o")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err
+    assert "'sede'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_error_exit_code():
+    with pytest.raises(SystemExit) as info:
+        main(["simulate"])
+    assert info.value.code == 2
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "saxs_pipelines.cli", "--version"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("saxs ")
