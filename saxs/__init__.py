@@ -29,8 +29,11 @@ _LAZY = {
     "SampleModel": "saxs.simulate.models",
 }
 
-__all__ = ["Curve", "Geometry", "Header", "InputError", "SaxsError", "Step"]
-__all__ += [*_LAZY, "simulate"]
+__all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
+    "Curve", "Geometry", "Header", "InputError", "SaxsError", "Step",
+    "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
+    "write_curve", "Population", "SampleModel", "simulate",
+]
 
 
 _SUBPACKAGES = ("simulate", "io")

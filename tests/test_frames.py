@@ -25,7 +25,7 @@ def frames(rng, small_geometry):
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "bitshuffle-lz4"])
 def test_lima_round_trip(tmp_path, frames, small_geometry, compression):
-    path = tmp_path / f"s_eiger2_00001_00.h5"
+    path = tmp_path / "s_eiger2_00001_00.h5"
     write_lima(path, frames, _header(small_geometry, ExposureTime="0.1 s"),
                compression=compression, exposure_time_s=0.1)
     stack = saxs.read_frames(path)
@@ -155,8 +155,7 @@ def test_edf_error_block_selected_by_id_not_position():
     kinds = [(1, "error"), (0, "psd"), (1, "psd"), (7, "error")]
     psd, errors = pair_blocks(kinds)
     assert psd == [1, 2]
-    assert errors == [None, 0] or errors == [3, 0]
-    assert errors[1] == 0
+    assert errors == [3, 0]
     # fabio's default numbering: 0.Image.Psd followed by 1.Image.Error
     assert pair_blocks([(0, "psd"), (1, "error")]) == ([0], [1])
 
@@ -218,7 +217,8 @@ def test_truncated_hdf5_data_only(tmp_path, small_geometry):
     write_lima(path, frames, _header(small_geometry), compression="none")
     stack = saxs.read_frames(path)
     with h5py.File(path) as f:
-        offset = f["/entry_0000/measurement/data"].id.get_chunk_info_by_coord((19, 0, 0)).byte_offset
+        dataset = f["/entry_0000/measurement/data"]
+        offset = dataset.id.get_chunk_info_by_coord((19, 0, 0)).byte_offset
     path.write_bytes(path.read_bytes()[: offset + 1000])
     with pytest.raises(InputError, match=r"late\.h5"):
         stack[19]

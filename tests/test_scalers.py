@@ -11,8 +11,8 @@ from saxs.io.scalers import read_scalers, scaler_file_for, write_scalers
 
 
 def _write(path, **kw):
-    defaults = dict(i0=np.array([2.0e5, 2.1e5]), i1=np.array([1.0e5, 1.05e5]),
-                    exposure_time_s=np.array([0.1, 0.1]), start_epoch=100.0)
+    defaults = {"i0": np.array([2.0e5, 2.1e5]), "i1": np.array([1.0e5, 1.05e5]),
+                "exposure_time_s": np.array([0.1, 0.1]), "start_epoch": 100.0}
     write_scalers(path, **{**defaults, **kw})
     return path
 

@@ -19,7 +19,17 @@ from saxs.simulate.measurement import Beam, Layer, Outliers, SimulatedStack, sim
 from saxs.simulate.scenario import Scenario, load_scenario, scenario_from_dict
 
 __all__ = [
-    "Beam", "BeamtimeFiles", "Beamstop", "DetectorModel", "Layer", "Outliers", "Scenario",
-    "SimulatedStack", "load_scenario", "scenario_from_dict", "simulate_measurement",
-    "simulate_stack", "write_beamtime",
+    "Beam",
+    "Beamstop",
+    "BeamtimeFiles",
+    "DetectorModel",
+    "Layer",
+    "Outliers",
+    "Scenario",
+    "SimulatedStack",
+    "load_scenario",
+    "scenario_from_dict",
+    "simulate_measurement",
+    "simulate_stack",
+    "write_beamtime",
 ]
