@@ -224,27 +224,16 @@ def test_truncated_hdf5_data_only(tmp_path, small_geometry):
         stack[19]
 
 
-def test_broken_edf_header(tmp_path, small_geometry):
+@pytest.mark.parametrize(("corrupt", "match"), [
+    (lambda raw: raw.replace(b"}\n", b" \n", 1), "header"),          # no closing brace
+    (lambda raw: raw.replace(b"Dim_1 = 60 ;", b"Dim_1 = xx ;", 1), "header"),
+    (lambda raw: raw[:-100], "truncated"),                          # data cut short
+], ids=["no-brace", "bad-dim", "truncated"])
+def test_broken_edf(tmp_path, small_geometry, corrupt, match):
     path = tmp_path / "broken.edf"
     write_edf(path, np.ones(small_geometry.shape, np.float32), _header(small_geometry))
-    path.write_bytes(path.read_bytes().replace(b"}\n", b" \n", 1))
-    with pytest.raises(InputError, match=r"broken\.edf.*header"):
-        saxs.read_frames(path)
-
-
-def test_edf_bad_dimension_value(tmp_path, small_geometry):
-    path = tmp_path / "dims.edf"
-    write_edf(path, np.ones(small_geometry.shape, np.float32), _header(small_geometry))
-    path.write_bytes(path.read_bytes().replace(b"Dim_1 = 60 ;", b"Dim_1 = xx ;", 1))
-    with pytest.raises(InputError, match=r"dims\.edf"):
-        saxs.read_frames(path)
-
-
-def test_truncated_edf(tmp_path, small_geometry):
-    path = tmp_path / "short.edf"
-    write_edf(path, np.ones(small_geometry.shape, np.float32), _header(small_geometry))
-    path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(InputError, match=r"short\.edf.*truncated"):
+    path.write_bytes(corrupt(path.read_bytes()))
+    with pytest.raises(InputError, match=rf"broken\.edf.*{match}"):
         saxs.read_frames(path)
 
 

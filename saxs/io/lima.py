@@ -75,7 +75,7 @@ def find_layout(f: h5py.File, path: Path, dataset: str | None) -> LimaLayout:
     if data_path is None:
         for candidate in (f"{entry_name}/measurement/data", f"{det}/data" if det else None):
             if candidate and candidate in f and isinstance(f[candidate], h5py.Dataset):
-                data_path = f[candidate].name if "measurement" not in candidate else candidate
+                data_path = candidate
                 break
         else:
             raise InputError(f"{path}: {entry_name} has no measurement/data nor detector data")
