@@ -1,0 +1,296 @@
+"""Frames to I(q): corrections in the ID02 order, stack averaging, pyFAI azimuthal integration.
+
+Per pixel i and frame k (ID02.md §3.1; pyFAI ``integrate1d`` does the division)::
+
+    I_norm = (raw - dark) * NF / (I1_k * Omega_abs * P * F)
+
+with NF the header's ``NormalizationFactor``, Omega_abs = Omega_rel p1 p2 / d^2 the pixel
+solid angle, P the polarisation factor and F the flat field. A stack of N frames of one
+geometry is averaged pixel-wise before one integration, which is exact for a linear
+correction: the summed counts S_i = sum_k raw over the frames valid at i, the summed dark
+n_i dark_i and the summed monitor M_i = sum_k I1_k enter pyFAI as ``data``, ``dark`` and
+``flat * M_i / M`` with ``normalization_factor = M p1 p2 / (d^2 NF)`` (M: all accepted frames).
+The uncertainty is the larger, per q bin, of the propagated Poisson error (pyFAI "poisson"
+model on the summed counts) and the frame-to-frame standard error of the mean (the per-pixel
+scatter of the normalised frames, propagated the same way), as the MOUSE sequence does
+(Pauw et al. 2017, J. Appl. Cryst. 50, 1800: uncertainty = max of the estimates).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from saxs.curve import Curve
+from saxs.errors import InputError
+from saxs.frames import FrameStack
+from saxs.geometry import Geometry
+from saxs.io.calib import read_dark, read_flat, read_mask
+from saxs.stack import StackSums, accumulate_stack
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHOD = ("bbox", "csr", "cython")
+PathOrArray = str | os.PathLike | np.ndarray
+
+
+def _same_geometry(a: Geometry, b: Geometry, rtol: float = 1e-9) -> bool:
+    fields = ("distance_m", "poni1_m", "poni2_m", "pixel1_m", "pixel2_m", "wavelength_m",
+              "rot1_rad", "rot2_rad", "rot3_rad")
+    return a.shape == b.shape and all(
+        abs(getattr(a, f) - getattr(b, f)) <= rtol * max(abs(getattr(a, f)), 1e-12)
+        for f in fields)
+
+
+def _load_mask(mask, geometry: Geometry, convention: str) -> np.ndarray:
+    if mask is None:
+        return np.zeros(geometry.shape, dtype=bool)
+    if isinstance(mask, np.ndarray):
+        if mask.shape != geometry.shape:
+            raise InputError(f"mask array has shape {mask.shape}, the frames {geometry.shape}")
+        return mask.astype(bool)
+    if isinstance(mask, str | os.PathLike):
+        return read_mask(mask, geometry.shape, binning=geometry.binning, convention=convention)
+    combined = np.zeros(geometry.shape, dtype=bool)
+    for item in mask:
+        combined |= _load_mask(item, geometry, convention)
+    return combined
+
+
+def _load_image(value, geometry: Geometry, reader, what: str, default: float) -> np.ndarray:
+    if value is None:
+        return np.full(geometry.shape, default)
+    if isinstance(value, int | float):
+        return np.full(geometry.shape, float(value))
+    if isinstance(value, np.ndarray):
+        if value.shape != geometry.shape:
+            raise InputError(f"{what} array has shape {value.shape}, the frames {geometry.shape}")
+        array = np.asarray(value, dtype=np.float64)
+    else:
+        array = reader(value, geometry.shape, binning=geometry.binning)
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{what} {value if not isinstance(value, np.ndarray) else 'array'} "
+                         "holds NaN or infinite pixels")
+    return array
+
+
+@dataclass(frozen=True)
+class Integrated:
+    """One pyFAI integration: q, I, the Poisson and frame-to-frame standard errors."""
+
+    q: np.ndarray
+    intensity: np.ndarray
+    sem_poisson: np.ndarray
+    sem_frames: np.ndarray
+    count: np.ndarray
+
+
+class Reducer:
+    """Reduce ID02 frame stacks of one geometry to azimuthally averaged curves.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The frames' geometry; the pyFAI integrator (and its CSR matrix) is built once per
+        geometry and kept.
+    mask : path, array or sequence of them, optional
+        Masks (True or non-zero = masked), combined; e.g. detector gaps and beamstop.
+    dark, flat : path, array or number, optional
+        Dark counts per frame (default 0) and flat field (default 1); files of another
+        binning are rebinned.
+    npt : int
+        Number of q bins.
+    method : tuple
+        pyFAI method (pixel splitting, algorithm, implementation).
+    normalization_factor, polarization_factor : float or None
+        Override the header's ``NormalizationFactor`` (default 1) and ``PolarizationFactor``
+        (default: no polarisation correction).
+    intensity_unit : {"arb", "1/cm"}
+        What the normalised intensity is: "1/cm" when NF holds thickness and calibration.
+    frame_threshold, zinger_threshold : float or None
+        Outlier rejection thresholds (robust standard deviations); None disables.
+    """
+
+    def __init__(self, geometry: Geometry, mask: PathOrArray | Sequence | None = None,
+                 dark: PathOrArray | float | None = None, flat: PathOrArray | None = None,
+                 npt: int = 500, *, method: tuple[str, str, str] = DEFAULT_METHOD,
+                 normalization_factor: float | None = None,
+                 polarization_factor: float | None = None, intensity_unit: str = "arb",
+                 frame_threshold: float | None = 5.0, zinger_threshold: float | None = 8.0,
+                 chunk_size: int = 16, mask_convention: str = "auto") -> None:
+        if not isinstance(geometry, Geometry):
+            raise InputError(f"Reducer needs a Geometry, got {type(geometry).__name__}")
+        if int(npt) < 2:
+            raise InputError(f"npt must be >= 2, got {npt}")
+        self.geometry = geometry
+        self.npt = int(npt)
+        self.method = tuple(method)
+        self.normalization_factor = normalization_factor
+        self.polarization_factor = polarization_factor
+        self.intensity_unit = intensity_unit
+        self.frame_threshold = frame_threshold
+        self.zinger_threshold = zinger_threshold
+        self.chunk_size = int(chunk_size)
+        self.mask = _load_mask(mask, geometry, mask_convention)
+        self.dark = _load_image(dark, geometry, read_dark, "dark", 0.0)
+        self.flat = _load_image(flat, geometry, read_flat, "flat", 1.0)
+        self.sources = {"mask": _describe(mask), "dark": _describe(dark), "flat": _describe(flat)}
+        self.valid = ~self.mask & (self.flat > 0)
+        if not self.valid.any():
+            raise InputError("the mask and flat field leave no valid pixel")
+
+    @classmethod
+    def from_poni(cls, poni: str | os.PathLike, shape: tuple[int, int] | None = None,
+                  **kwargs) -> Reducer:
+        """A reducer whose geometry comes from a PONI file."""
+        return cls(Geometry.from_poni(poni, shape), **kwargs)
+
+    @property
+    def integrator(self):
+        """The pyFAI ``AzimuthalIntegrator`` (cached per geometry)."""
+        return self.geometry.integrator()
+
+    # Checks and factors -----------------------------------------------------------------------
+    def _check(self, frames: FrameStack) -> None:
+        if frames.frame_shape != self.geometry.shape:
+            raise InputError(f"{frames.describe()}: frames of shape {frames.frame_shape}, the "
+                             f"reducer's geometry is for {self.geometry.shape}")
+        if frames.geometry is not None and not _same_geometry(frames.geometry, self.geometry):
+            raise InputError(f"{frames.describe()}: its geometry (distance "
+                             f"{frames.geometry.distance_m} m, centre "
+                             f"{frames.geometry.center_1_px:.3f}, "
+                             f"{frames.geometry.center_2_px:.3f} px) differs from the reducer's "
+                             f"({self.geometry.distance_m} m, {self.geometry.center_1_px:.3f}, "
+                             f"{self.geometry.center_2_px:.3f}); reduce it with its own Reducer")
+        if len(frames) == 0:
+            raise InputError(f"{frames.describe()}: the stack holds no frame")
+
+    def _monitors(self, frames: FrameStack) -> np.ndarray:
+        i1 = frames.monitor_i1
+        if i1 is None:
+            raise InputError(f"{frames.describe()}: no transmitted-flux monitor (I1): give the "
+                             "scaler file (read_frames(..., scalers=...)) or an Intensity1 "
+                             "header key")
+        bad = np.flatnonzero(~np.isfinite(i1) | (i1 <= 0))
+        if bad.size:
+            raise InputError(f"{frames.describe()}: monitor I1 is not positive for frame(s) "
+                             f"{bad.tolist()} (value {i1[bad[0]]!r}); check the scaler file")
+        i0 = frames.monitor_i0
+        if i0 is not None and np.any(~np.isfinite(i0) | (i0 <= 0)):
+            raise InputError(f"{frames.describe()}: monitor I0 is not positive; the "
+                             "transmission I1/I0 cannot be formed")
+        return np.asarray(i1, dtype=np.float64)
+
+    def _normalization(self, frames: FrameStack) -> tuple[float, float | None]:
+        nf = self.normalization_factor
+        if nf is None:
+            nf = frames.header.number("NormalizationFactor", default=1.0)
+        if not (np.isfinite(nf) and nf > 0):
+            raise InputError(f"{frames.describe()}: NormalizationFactor {nf!r} must be > 0")
+        pf = self.polarization_factor
+        if pf is None:
+            pf = frames.header.number("PolarizationFactor", default=None)
+        return float(nf), pf
+
+    # Integration ---------------------------------------------------------------------------
+    def integrate_sums(self, sums: StackSums, nf: float, pf: float | None) -> Integrated:
+        """Integrate the summed counts of the accepted frames with pyFAI."""
+        shape = self.geometry.shape
+        g = self.geometry
+        n = sums.n.reshape(shape)
+        total = sums.monitor_total
+        flat = self.flat * sums.mon_sum.reshape(shape) / total
+        mask = (n <= 0) | ~self.valid
+        common = {"npt": self.npt, "correctSolidAngle": True, "mask": mask,
+                  "polarization_factor": pf, "flat": np.where(mask, 1.0, flat),
+                  "method": self.method, "unit": "q_nm^-1",
+                  "normalization_factor": total * g.pixel1_m * g.pixel2_m
+                  / (g.distance_m**2 * nf)}
+        data = sums.raw_sum.reshape(shape)
+        dark = n * self.dark
+        poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson", **common)
+        safe_n = np.maximum(sums.n, 1)
+        spread = np.where(sums.n >= 2, (sums.x2_sum - sums.x_sum**2 / safe_n)
+                          / np.maximum(sums.n - 1, 1), 0.0)
+        var_frames = (sums.mon_sum**2 * np.maximum(spread, 0.0) / safe_n).reshape(shape)
+        frames = self.integrator.integrate1d(data, dark=dark, variance=var_frames, **common)
+        return Integrated(q=np.asarray(poisson.radial), intensity=np.asarray(poisson.intensity),
+                          sem_poisson=np.asarray(poisson.sigma),
+                          sem_frames=np.asarray(frames.sigma), count=np.asarray(poisson.count))
+
+    # Public ------------------------------------------------------------------------------
+    def reduce(self, frames: FrameStack) -> Curve:
+        """Average a stack (outliers rejected) and integrate it to one curve.
+
+        The curve's metadata records the frames used and dropped (with the reason), the number
+        of zinger pixels removed, the median transmission I1/I0 and the factors applied.
+        """
+        self._check(frames)
+        monitors = self._monitors(frames)
+        nf, pf = self._normalization(frames)
+        sums = accumulate_stack(
+            frames, self.dark, self.valid, monitors=monitors, chunk_size=self.chunk_size,
+            reject_frames=self.frame_threshold is not None,
+            frame_threshold=self.frame_threshold or 0.0,
+            zinger_threshold=self.zinger_threshold)
+        result = self.integrate_sums(sums, nf, pf)
+        return self._curve(frames, result, sums, nf, pf)
+
+    def reduce_frames(self, frames: FrameStack) -> list[Curve]:
+        """One curve per frame (time-resolved stacks), sharing one integrator; no rejection."""
+        self._check(frames)
+        monitors = self._monitors(frames)
+        nf, pf = self._normalization(frames)
+        curves = []
+        for k in range(len(frames)):
+            one = frames.subset([k])
+            sums = accumulate_stack(one, self.dark, self.valid, monitors=monitors[[k]],
+                                    reject_frames=False, zinger_threshold=None)
+            curve = self._curve(one, self.integrate_sums(sums, nf, pf), sums, nf, pf)
+            curves.append(curve.replace(metadata={**curve.metadata, "frame": k}))
+        return curves
+
+    def _curve(self, frames: FrameStack, result: Integrated, sums: StackSums, nf: float,
+               pf: float | None) -> Curve:
+        sigma = np.maximum(result.sem_poisson, result.sem_frames)
+        keep = (result.count > 0) & np.isfinite(result.intensity) & (sigma > 0)
+        if not keep.any():
+            raise InputError(f"{frames.describe()}: no q bin holds a valid pixel")
+        accepted = np.flatnonzero(sums.accepted)
+        transmission = None
+        if frames.monitor_i0 is not None:
+            transmission = float(np.median(frames.monitor_i1[accepted]
+                                           / frames.monitor_i0[accepted]))
+        dropped = [{"frame": d.frame, "reason": d.reason, "value": d.value,
+                    "median": d.median} for d in sums.dropped]
+        metadata = {
+            "sample": frames.header.title, "source": frames.describe(),
+            "frames_total": len(frames), "frames_used": accepted.tolist(),
+            "frames_dropped": dropped, "zinger_pixels": sums.zingers,
+            "transmission": transmission, "normalization_factor": nf,
+            "polarization_factor": pf,
+        }
+        g = self.geometry
+        curve = Curve(q=result.q[keep], intensity=result.intensity[keep], sigma=sigma[keep],
+                      intensity_unit=self.intensity_unit, metadata=metadata)
+        return curve.with_step(
+            "reduce", source=frames.describe(), npt=self.npt, method=list(self.method),
+            distance_m=g.distance_m, poni1_m=g.poni1_m, poni2_m=g.poni2_m,
+            wavelength_m=g.wavelength_m, rot=[g.rot1_rad, g.rot2_rad, g.rot3_rad],
+            normalization_factor=nf, polarization_factor=pf, **self.sources,
+            frames_dropped=[d.frame for d in sums.dropped], zinger_pixels=sums.zingers,
+            sigma="max(poisson, frame-to-frame SEM)")
+
+
+def _describe(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return f"array {value.shape}"
+    if isinstance(value, int | float | str | os.PathLike):
+        return str(value)
+    return ", ".join(str(v) for v in value)
