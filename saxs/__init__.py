@@ -25,6 +25,12 @@ _LAZY = {
     "read_flat": "saxs.io.calib",
     "read_curve": "saxs.io.curves",
     "write_curve": "saxs.io.curves",
+    "Reducer": "saxs.reducer",
+    "subtract": "saxs.blanks",
+    "subtract_blanks": "saxs.blanks",
+    "divide_thickness": "saxs.blanks",
+    "absolute_scale_factor": "saxs.blanks",
+    "apply_scale": "saxs.blanks",
     "Population": "saxs.simulate.models",
     "SampleModel": "saxs.simulate.models",
 }
@@ -32,7 +38,8 @@ _LAZY = {
 __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "Curve", "Geometry", "Header", "InputError", "SaxsError", "Step",
     "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
-    "write_curve", "Population", "SampleModel", "simulate",
+    "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
+    "absolute_scale_factor", "apply_scale", "Population", "SampleModel", "simulate",
 ]
 
 

@@ -261,17 +261,16 @@ class Reducer:
         if not keep.any():
             raise InputError(f"{frames.describe()}: no q bin holds a valid pixel")
         accepted = np.flatnonzero(sums.accepted)
-        transmission = None
+        ratio = None  # transmission = this ratio / the same ratio without sample (empty beam)
         if frames.monitor_i0 is not None:
-            transmission = float(np.median(frames.monitor_i1[accepted]
-                                           / frames.monitor_i0[accepted]))
+            ratio = float(np.median(frames.monitor_i1[accepted] / frames.monitor_i0[accepted]))
         dropped = [{"frame": d.frame, "reason": d.reason, "value": d.value,
                     "median": d.median} for d in sums.dropped]
         metadata = {
             "sample": frames.header.title, "source": frames.describe(),
             "frames_total": len(frames), "frames_used": accepted.tolist(),
             "frames_dropped": dropped, "zinger_pixels": sums.zingers,
-            "transmission": transmission, "normalization_factor": nf,
+            "i1_over_i0": ratio, "normalization_factor": nf,
             "polarization_factor": pf,
         }
         g = self.geometry

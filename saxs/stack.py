@@ -127,6 +127,13 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                           acc["k_max"], frame_sum, frame_n)
 
     for positions, data in frames.iter_chunks(chunk_size):
+        if data.dtype.kind == "f":
+            bad = ~np.isfinite(data) & valid[None]
+            if bad.any():
+                k, count = int(positions[np.flatnonzero(bad.any(axis=(1, 2)))[0]]), int(bad.sum())
+                raise InputError(f"{frames.describe()}: frame {k} holds NaN or infinite values "
+                                 f"({count} pixel(s) in this chunk outside the mask); set "
+                                 "invalid pixels to the header's Dummy value or mask them")
         run(positions, data, 1)
     sums = StackSums(n=acc["n"], raw_sum=acc["raw_sum"], mon_sum=acc["mon_sum"],
                      x_sum=acc["x_sum"], x2_sum=acc["x2_sum"], monitors=monitors,

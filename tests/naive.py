@@ -55,3 +55,34 @@ def sphere_amplitude_envelope(x):
     x = np.abs(np.asarray(x, dtype=np.float64))
     with np.errstate(divide="ignore"):
         return np.minimum(1.0, 3.0 / x**2)
+
+
+def accumulate_frames(frames, monitors, dark, valid, dummy, delta_dummy):
+    """Per-pixel sums over frames, written out with whole-array numpy (no running state)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    ok = valid[None, :] & np.ones(frames.shape, dtype=bool)
+    if dummy is not None:
+        ok &= np.abs(frames - dummy) > delta_dummy
+    x = (frames - dark[None, :]) / monitors[:, None]
+    n = ok.sum(axis=0)
+    raw_sum = np.where(ok, frames, 0).sum(axis=0)
+    mon_sum = np.where(ok, monitors[:, None], 0).sum(axis=0)
+    x_sum = np.where(ok, x, 0).sum(axis=0)
+    x2_sum = np.where(ok, x**2, 0).sum(axis=0)
+    masked = np.where(ok, x, -np.inf)
+    k_max = np.where(n > 0, masked.argmax(axis=0), -1)
+    x_max = np.where(n > 0, masked.max(axis=0), 0.0)
+    frame_sum = np.where(ok, frames - dark[None, :], 0).sum(axis=1)
+    return n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, ok.sum(axis=1)
+
+
+def reject_maxima(threshold, monitors, dark, n, x_sum, x_max, k_max):
+    """Which pixels' maximum is a zinger: counts above the others' mean by threshold sigma."""
+    out = np.zeros(n.shape, dtype=bool)
+    for i in range(n.size):
+        if n[i] < 2 or k_max[i] < 0:
+            continue
+        mon = monitors[k_max[i]]
+        expected = (x_sum[i] - x_max[i]) / (n[i] - 1) * mon + dark[i]
+        out[i] = x_max[i] * mon + dark[i] - expected > threshold * math.sqrt(max(expected, 1.0))
+    return out

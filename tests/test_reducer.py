@@ -1,0 +1,222 @@
+"""Reduction: frames -> absolute, blank-subtracted I(q), checked against the simulator's truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import saxs
+from saxs import InputError, Reducer
+from saxs.io.edf import write_edf
+from saxs.simulate import scenario_from_dict, write_beamtime
+from saxs.simulate.beamtime import simulate_measurement
+
+NPT = 120
+
+
+def _scenario(seed=11, frames=4, outliers=None, **detector):
+    sample = {"name": "np", "kind": "sample", "populations": [
+        {"radius_nm": 1.2, "rel_width": 0.1, "shape": "lognormal", "volume_fraction": 2e-3}]}
+    if outliers:
+        sample["outliers"] = outliers
+        sample["frames"] = 6
+    return scenario_from_dict({
+        "version": 1, "seed": seed, "collection": "loop",
+        "beam": {"flux_ph_s": 2e13},
+        "detector": {"shape": [150, 140], "pixel_size_m": 5e-4, "distance_m": 0.5,
+                     "center_px": [68.3, 74.6], "gaps": {"rows": [[100, 103]]},
+                     "beamstop": {"radius_px": 4, "arm_width_px": 2}, **detector},
+        "acquisition": {"frames": frames, "dark_frames": 20},
+        "cell": {"window_thickness_cm": 0.005, "transmission": 0.985, "window": {}},
+        "solvent": {"level_per_cm": 0.03, "transmission": 0.8},
+        "measurements": [{"name": "empty", "kind": "empty_cell"},
+                         {"name": "ode", "kind": "solvent"}, sample],
+    })
+
+
+def _reducer(files, geometry, **kw):
+    calib = files.calib
+    return Reducer(geometry, mask=[calib["mask_gaps"], calib["mask_beamstop"]],
+                   dark=calib["dark"], flat=calib["flat"], npt=NPT, intensity_unit="1/cm", **kw)
+
+
+def _binned(reducer, function, pf=0.99):
+    """The truth as the reducer bins it: the noise-free model image integrated the same way."""
+    g = reducer.geometry
+    ai = reducer.integrator
+    from saxs.azimuthal import polarization, q_array_nm
+
+    image = function(q_array_nm(g)) * ai.solidAngleArray(g.shape) * polarization(g, pf) \
+        * reducer.flat
+    res = ai.integrate1d(image, NPT, correctSolidAngle=True, polarization_factor=pf,
+                         flat=np.where(reducer.valid, reducer.flat, 1.0), mask=~reducer.valid,
+                         method=reducer.method, unit="q_nm^-1")
+    return np.asarray(res.radial), np.asarray(res.intensity)
+
+
+def _reduce_chain(tmp_path, scenario):
+    files = write_beamtime(scenario, tmp_path)
+    stacks = {name: saxs.read_frames(path) for name, path in files.raw.items()}
+    reducer = _reducer(files, stacks["np"].geometry)
+    curves = {name: reducer.reduce(stack) for name, stack in stacks.items()}
+    m = scenario.measurement("np")
+    signal = saxs.subtract_blanks(curves["np"], curves["ode"], curves["empty"],
+                                  solvent_volume_fraction=m.solvent_volume_fraction)
+    q, truth = _binned(reducer, m.signal.intensity)
+    truth = np.interp(signal.q, q, truth)
+    return signal, truth, curves, reducer
+
+
+def test_closed_loop_recovers_absolute_signal(tmp_path):
+    signal, truth, curves, _ = _reduce_chain(tmp_path, _scenario())
+    usable = (signal.q > 0.3) & (signal.q < 5.0)
+    z = (signal.intensity - truth)[usable] / signal.sigma[usable]
+    chi2r = float(np.mean(z**2))
+    assert 0.7 < chi2r < 1.5
+    w = 1 / signal.sigma[usable] ** 2
+    scale = np.sum(w * signal.intensity[usable] * truth[usable]) / np.sum(w * truth[usable] ** 2)
+    assert scale == pytest.approx(1.0, abs=0.01)
+    assert signal.intensity_unit == "1/cm"
+    actions = [s.action for s in signal.provenance]
+    assert actions == ["reduce", "subtract", "subtract"]  # empty cell, then solvent
+    blank_steps = signal.provenance[-1].parameters["blank_provenance"]
+    assert [s["action"] for s in blank_steps] == ["reduce", "subtract"]  # solvent - empty
+    # I1/I0 = (g1 / g0) T with diode gains g1 = 2e-6, g0 = 1e-6 (the scenario's defaults)
+    assert curves["np"].metadata["i1_over_i0"] == pytest.approx(2 * 0.8 * 0.985, rel=1e-9)
+    assert curves["empty"].metadata["i1_over_i0"] == pytest.approx(2 * 0.985, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_error_bars_are_honest_over_repetitions(tmp_path):
+    """Across 20 seeded repetitions the scatter of the points matches their sigma (15 %)."""
+    z_all, sig_all = [], []
+    for seed in range(20):
+        signal, truth, _, _ = _reduce_chain(tmp_path / str(seed), _scenario(seed=100 + seed))
+        usable = (signal.q > 0.3) & (signal.q < 5.0)
+        z_all.append((signal.intensity - truth)[usable] / signal.sigma[usable])
+        sig_all.append(signal.sigma[usable])
+    z = np.concatenate(z_all)
+    assert np.std(z) == pytest.approx(1.0, abs=0.15)
+    assert abs(np.mean(z)) < 3 / np.sqrt(z.size) + 0.05
+
+
+def test_outliers_give_the_same_curve_and_are_recorded(tmp_path):
+    clean = _scenario(seed=21)
+    spoiled = _scenario(seed=21, outliers={"bubble_frames": [2], "zingers_per_frame": 5})
+    c_sig, c_truth, _, _ = _reduce_chain(tmp_path / "c", clean)
+    s_sig, s_truth, curves, _ = _reduce_chain(tmp_path / "s", spoiled)
+    record = curves["np"].metadata
+    assert [d["frame"] for d in record["frames_dropped"]] == [2]
+    assert "median" in record["frames_dropped"][0]["reason"]
+    assert record["zinger_pixels"] >= 10
+    usable = (s_sig.q > 0.3) & (s_sig.q < 5.0)
+    diff = (s_sig.intensity - c_sig.intensity)[usable]
+    z = diff / np.hypot(s_sig.sigma, c_sig.sigma)[usable]
+    assert np.mean(z**2) < 1.5
+    z_truth = ((s_sig.intensity - s_truth) / s_sig.sigma)[usable]
+    assert 0.7 < np.mean(z_truth**2) < 1.5
+    # without rejection, the bubble frame biases the curve
+    files = write_beamtime(spoiled, tmp_path / "raw")
+    stack = saxs.read_frames(files.raw["np"])
+    naive = _reducer(files, stack.geometry, frame_threshold=None, zinger_threshold=None)
+    biased = naive.reduce(stack)
+    assert np.median(biased.intensity / curves["np"].intensity) < 0.97
+
+
+def test_single_frame_equals_direct_pyfai_call(tmp_path):
+    files = write_beamtime(_scenario(frames=1), tmp_path)
+    stack = saxs.read_frames(files.raw["np"])
+    reducer = _reducer(files, stack.geometry)
+    curve = reducer.reduce(stack)
+    g = stack.geometry
+    nf = stack.header.number("NormalizationFactor")
+    pf = stack.header.number("PolarizationFactor")
+    res = g.integrator().integrate1d(
+        stack[0], NPT, dark=reducer.dark, flat=np.where(reducer.valid, reducer.flat, 1.0),
+        mask=~reducer.valid, polarization_factor=pf, correctSolidAngle=True,
+        normalization_factor=stack.monitor_i1[0] * g.pixel1_m * g.pixel2_m
+        / (g.distance_m**2 * nf), error_model="poisson", dummy=stack.dummy,
+        delta_dummy=stack.delta_dummy, method=reducer.method, unit="q_nm^-1")
+    keep = np.asarray(res.count) > 0
+    np.testing.assert_array_equal(curve.q, np.asarray(res.radial)[keep])
+    np.testing.assert_allclose(curve.intensity, np.asarray(res.intensity)[keep], rtol=1e-12)
+    np.testing.assert_allclose(curve.sigma, np.asarray(res.sigma)[keep], rtol=1e-12)
+
+
+def test_per_frame_mode(tmp_path):
+    scenario = _scenario(frames=3)
+    files = write_beamtime(scenario, tmp_path)
+    stack = saxs.read_frames(files.raw["np"])
+    reducer = _reducer(files, stack.geometry)
+    curves = reducer.reduce_frames(stack)
+    assert [c.metadata["frame"] for c in curves] == [0, 1, 2]
+    mean = reducer.reduce(stack)
+    avg = np.mean([c.intensity for c in curves], axis=0)
+    z = (avg - mean.intensity) / mean.sigma
+    assert np.sqrt(np.mean(z**2)) < 0.2  # same data: flux-weighted vs plain mean of 3 frames
+
+
+# Bad input ------------------------------------------------------------------------------------
+
+def test_blank_with_other_geometry_is_refused(tmp_path):
+    files = write_beamtime(_scenario(), tmp_path / "a")
+    other = write_beamtime(_scenario(distance_m=0.6), tmp_path / "b")
+    stack = saxs.read_frames(files.raw["np"])
+    reducer = _reducer(files, stack.geometry)
+    with pytest.raises(InputError, match=r"geometry.*differs"):
+        reducer.reduce(saxs.read_frames(other.raw["ode"]))
+
+
+def test_q_grid_mismatch_in_subtract(tmp_path):
+    q = np.linspace(0.1, 5, 50)
+    a = saxs.Curve(q, np.ones(50), np.full(50, 0.1), metadata={"sample": "a"})
+    b = saxs.Curve(q * 1.01, np.ones(50), np.full(50, 0.1), metadata={"sample": "b"})
+    with pytest.raises(InputError, match="q grids differ"):
+        saxs.subtract(a, b)
+    out = saxs.subtract(a, b, interpolate=True)
+    assert out.q[-1] <= b.q[-1]
+    with pytest.raises(InputError, match="solvent_volume_fraction"):
+        saxs.subtract(a, a, solvent_volume_fraction=0)
+
+
+def test_non_positive_monitor(tmp_path):
+    files = write_beamtime(_scenario(), tmp_path)
+    stack = saxs.read_frames(files.raw["np"])
+    reducer = _reducer(files, stack.geometry)
+    bad = stack.__class__(source=stack.source, header=stack.header, geometry=stack.geometry,
+                          monitor_i1=np.array([1.0, 0.0, 1.0, 1.0]))
+    with pytest.raises(InputError, match=r"I1 is not positive for frame\(s\) \[1\]"):
+        reducer.reduce(bad)
+    no_monitor = stack.__class__(source=stack.source, header=stack.header,
+                                 geometry=stack.geometry)
+    with pytest.raises(InputError, match="no transmitted-flux monitor"):
+        reducer.reduce(no_monitor)
+
+
+def test_stack_with_no_valid_frame(tmp_path, small_geometry):
+    path = tmp_path / "dead_saxs_00001.edf"
+    header = {**small_geometry.to_header(), "Dummy": "-10", "DDummy": "0.1",
+              "Intensity1": "1e5"}
+    write_edf(path, np.full((3, *small_geometry.shape), -10, np.float32), header)
+    stack = saxs.read_frames(path)
+    with pytest.raises(InputError, match="no valid"):
+        Reducer(small_geometry, npt=50).reduce(stack)
+
+
+def test_nan_pixels(tmp_path, small_geometry):
+    path = tmp_path / "nan.edf"
+    data = np.ones((2, *small_geometry.shape), np.float32)
+    data[1, 5, 5] = np.nan
+    header = {**small_geometry.to_header(), "Intensity1": "1e5"}
+    write_edf(path, data, header)
+    with pytest.raises(InputError, match=r"nan\.edf: frame 1 holds NaN"):
+        Reducer(small_geometry, npt=50).reduce(saxs.read_frames(path))
+
+
+def test_reducer_input_validation(small_geometry):
+    with pytest.raises(InputError, match="npt"):
+        Reducer(small_geometry, npt=1)
+    with pytest.raises(InputError, match="mask array"):
+        Reducer(small_geometry, mask=np.zeros((3, 3), bool))
+    with pytest.raises(InputError, match="no valid pixel"):
+        Reducer(small_geometry, mask=np.ones(small_geometry.shape, bool))
