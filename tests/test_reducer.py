@@ -9,7 +9,6 @@ import saxs
 from saxs import InputError, Reducer
 from saxs.io.edf import write_edf
 from saxs.simulate import scenario_from_dict, write_beamtime
-from saxs.simulate.beamtime import simulate_measurement
 
 NPT = 120
 
@@ -103,7 +102,7 @@ def test_error_bars_are_honest_over_repetitions(tmp_path):
 def test_outliers_give_the_same_curve_and_are_recorded(tmp_path):
     clean = _scenario(seed=21)
     spoiled = _scenario(seed=21, outliers={"bubble_frames": [2], "zingers_per_frame": 5})
-    c_sig, c_truth, _, _ = _reduce_chain(tmp_path / "c", clean)
+    c_sig, _, _, _ = _reduce_chain(tmp_path / "c", clean)
     s_sig, s_truth, curves, _ = _reduce_chain(tmp_path / "s", spoiled)
     record = curves["np"].metadata
     assert [d["frame"] for d in record["frames_dropped"]] == [2]
