@@ -219,3 +219,28 @@ def test_reducer_input_validation(small_geometry):
         Reducer(small_geometry, mask=np.zeros((3, 3), bool))
     with pytest.raises(InputError, match="no valid pixel"):
         Reducer(small_geometry, mask=np.ones(small_geometry.shape, bool))
+
+
+@pytest.mark.parametrize(("name", "orders"), [("141", 8), ("155", 2)])
+def test_silver_behenate_real_frames(shared_dir, name, orders):
+    """AgBh d = 58.380 Å (Huang et al. 1993, J. Appl. Cryst. 26, 180): q_n = n x 1.0763 1/nm.
+
+    The SAXSLAB header distances are 1-2 % off (data/real README), so absolute positions are
+    checked to 2 % and the ratios q_n / q_1 = n to 0.5 %.
+    """
+    from scipy.signal import find_peaks
+
+    path = shared_dir / "data" / "real" / "agbh_saxslab_2d" / f"agbh_latest_0000{name}_caz.tiff"
+    frames = saxs.read_frames(path, header_overrides={"Intensity1": 1})
+    assert frames.dummy == -1.5  # PILATUS: negative pixels are gaps and bad pixels
+    curve = Reducer(frames.geometry, npt=800, zinger_threshold=None).reduce(frames)
+    peaks, _ = find_peaks(curve.intensity, prominence=5 * np.median(curve.sigma))
+    found = curve.q[peaks]
+    q1 = 1.0763
+    positions = []
+    for n in range(1, orders + 1):
+        nearest = found[np.argmin(np.abs(found - n * q1))]
+        assert nearest == pytest.approx(n * q1, rel=0.02), n
+        positions.append(nearest)
+    ratios = np.array(positions) / positions[0]
+    np.testing.assert_allclose(ratios, np.arange(1, orders + 1), rtol=0.005)

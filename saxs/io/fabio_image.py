@@ -10,6 +10,7 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.header import Header
+from saxs.io.saxslab import read_saxslab_parameters, saxslab_to_id02
 
 
 def _open(path: Path):
@@ -51,7 +52,12 @@ def open_source(path: Path) -> tuple[FabioSource, Header]:
     image = _open(path)
     if image.data is None or image.data.ndim != 2:
         raise InputError(f"{path}: not a 2-D image")
-    header = Header(dict(image.header), source=str(path))
+    values = {k: str(v) for k, v in dict(image.header).items()}
+    params = read_saxslab_parameters(path) if path.suffix.lower() in (".tif", ".tiff") else {}
+    if params:
+        values.update({f"SAXSLAB_{k}": v for k, v in params.items()})
+        values.update(saxslab_to_id02(params))
+    header = Header(values, source=str(path))
     source = FabioSource(path, int(image.nframes), tuple(image.data.shape),
                          np.dtype(image.data.dtype))
     return source, header

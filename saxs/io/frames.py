@@ -66,17 +66,19 @@ def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = 
     path, dataset = split_address(address)
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    overrides = dict(header_overrides or {})
     suffix = path.suffix.lower()
     if suffix in HDF5_SUFFIXES or dataset:
-        source, header, monitors = _open_hdf5(path, dataset, scalers, monitor_correction)
+        source, header, monitors = _open_hdf5(path, dataset, scalers, monitor_correction,
+                                              overrides)
     elif suffix in EDF_SUFFIXES:
         source, header, headers = edf.open_source(path)
-        monitors = _edf_monitors(headers)
+        header = header.merged(overrides)
+        monitors = _edf_monitors([h.merged(overrides) for h in headers])
     else:
         source, header = _open_fabio(path)
+        header = header.merged(overrides)
         monitors = monitors_from_header(header)
-    if header_overrides:
-        header = header.merged(header_overrides)
     geometry = _geometry(header, source.frame_shape, path, poni, geometry,
                          require=require_geometry)
     return FrameStack(source=source, header=header, geometry=geometry, monitor_i0=monitors.i0,
@@ -102,8 +104,9 @@ def _geometry(header: Header, shape: tuple[int, int], path: Path, poni, geometry
     return None
 
 
-def _open_hdf5(path: Path, dataset: str | None, scalers, correction: str):
+def _open_hdf5(path: Path, dataset: str | None, scalers, correction: str, overrides: dict):
     source, header, extras = lima.open_source(path, dataset)
+    header = header.merged(overrides)
     monitors = monitors_from_header(header)
     scaler_path = scaler_file_for(path) if scalers == "auto" else (
         Path(scalers) if scalers is not None else None)
