@@ -149,7 +149,11 @@ def absolute_scale_factor(measured: Curve, certified: Curve, thickness_cm: float
 
 
 def apply_scale(curve: Curve, scale: ScaleFactor) -> Curve:
-    """Multiply by an absolute-scale factor; the result is in 1/cm."""
+    """Multiply a thickness-divided curve by an absolute-scale factor: the result is in 1/cm.
+
+    Divide by the sample thickness first (:func:`divide_thickness`), as the factor was made
+    from the standard divided by its own thickness.
+    """
     sigma = np.hypot(curve.sigma * scale.factor, curve.intensity * scale.sigma)
     out = curve.replace(intensity=curve.intensity * scale.factor, sigma=sigma,
                         intensity_unit="1/cm",
