@@ -78,6 +78,21 @@ def _load_image(value, geometry: Geometry, reader, what: str, default: float) ->
     return array
 
 
+@dataclass(frozen=True, eq=False)
+class Cake:
+    """A 2-D regrouping (chi x q) of an averaged stack, for anisotropy checks.
+
+    ``intensity`` and ``sigma`` have shape (n_chi, n_q); empty cells hold NaN.
+    """
+
+    q: np.ndarray
+    chi_deg: np.ndarray
+    intensity: np.ndarray
+    sigma: np.ndarray
+    intensity_unit: str
+    metadata: dict
+
+
 @dataclass(frozen=True)
 class Integrated:
     """One pyFAI integration: q, I, the Poisson and frame-to-frame standard errors."""
@@ -197,8 +212,8 @@ class Reducer:
         return float(nf), pf
 
     # Integration ---------------------------------------------------------------------------
-    def integrate_sums(self, sums: StackSums, nf: float, pf: float | None) -> Integrated:
-        """Integrate the summed counts of the accepted frames with pyFAI."""
+    def _integration_inputs(self, sums: StackSums, nf: float, pf: float | None):
+        """Summed counts, summed dark and the pyFAI keywords shared by 1-D and 2-D."""
         shape = self.geometry.shape
         g = self.geometry
         n = sums.n.reshape(shape)
@@ -210,8 +225,12 @@ class Reducer:
                   "method": self.method, "unit": "q_nm^-1",
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}
-        data = sums.raw_sum.reshape(shape)
-        dark = n * self.dark
+        return sums.raw_sum.reshape(shape), n * self.dark, common
+
+    def integrate_sums(self, sums: StackSums, nf: float, pf: float | None) -> Integrated:
+        """Integrate the summed counts of the accepted frames with pyFAI."""
+        shape = self.geometry.shape
+        data, dark, common = self._integration_inputs(sums, nf, pf)
         poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson", **common)
         safe_n = np.maximum(sums.n, 1)
         spread = np.where(sums.n >= 2, (sums.x2_sum - sums.x_sum**2 / safe_n)
@@ -222,13 +241,7 @@ class Reducer:
                           sem_poisson=np.asarray(poisson.sigma),
                           sem_frames=np.asarray(frames.sigma), count=np.asarray(poisson.count))
 
-    # Public ------------------------------------------------------------------------------
-    def reduce(self, frames: FrameStack) -> Curve:
-        """Average a stack (outliers rejected) and integrate it to one curve.
-
-        The curve's metadata records the frames used and dropped (with the reason), the number
-        of zinger pixels removed, the median transmission I1/I0 and the factors applied.
-        """
+    def _accumulate(self, frames: FrameStack) -> tuple[StackSums, float, float | None]:
         self._check(frames)
         monitors = self._monitors(frames)
         nf, pf = self._normalization(frames)
@@ -237,8 +250,33 @@ class Reducer:
             reject_frames=self.frame_threshold is not None,
             frame_threshold=self.frame_threshold or 0.0,
             zinger_threshold=self.zinger_threshold)
+        return sums, nf, pf
+
+    # Public ------------------------------------------------------------------------------
+    def reduce(self, frames: FrameStack) -> Curve:
+        """Average a stack (outliers rejected) and integrate it to one curve.
+
+        The curve's metadata records the frames used and dropped (with the reason), the number
+        of zinger pixels removed, the median transmission I1/I0 and the factors applied.
+        """
+        sums, nf, pf = self._accumulate(frames)
         result = self.integrate_sums(sums, nf, pf)
         return self._curve(frames, result, sums, nf, pf)
+
+    def reduce_2d(self, frames: FrameStack, npt_azim: int = 360) -> Cake:
+        """The averaged stack (same corrections and rejection) as a chi x q cake."""
+        sums, nf, pf = self._accumulate(frames)
+        data, dark, common = self._integration_inputs(sums, nf, pf)
+        common["npt_rad"] = common.pop("npt")
+        res = self.integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
+                                             error_model="poisson", **common)
+        count = np.asarray(res.count) if res.count is not None else None
+        empty = (count <= 0) if count is not None else np.asarray(res.sigma) <= 0
+        return Cake(q=np.asarray(res.radial), chi_deg=np.asarray(res.azimuthal),
+                    intensity=np.where(empty, np.nan, res.intensity),
+                    sigma=np.where(empty, np.nan, res.sigma), intensity_unit=self.intensity_unit,
+                    metadata={"source": frames.describe(),
+                              "frames_dropped": [d.frame for d in sums.dropped]})
 
     def reduce_frames(self, frames: FrameStack) -> list[Curve]:
         """One curve per frame (time-resolved stacks), sharing one integrator; no rejection."""

@@ -248,3 +248,36 @@ def test_silver_behenate_real_frames(shared_dir, name, orders):
     if orders > 2:
         ratios = np.array(positions) / positions[0]
         np.testing.assert_allclose(ratios, np.arange(1, orders + 1), rtol=0.005)
+
+
+def test_cake_matches_the_1d_curve(tmp_path):
+    files = write_beamtime(_scenario(), tmp_path)
+    stack = saxs.read_frames(files.raw["np"])
+    reducer = _reducer(files, stack.geometry)
+    cake = reducer.reduce_2d(stack, npt_azim=36)
+    assert cake.intensity.shape == (36, NPT)
+    assert cake.chi_deg.size == 36
+    curve = reducer.reduce(stack)
+    # isotropic sample: the chi-mean of the cake follows the 1-D curve
+    mean = np.nanmean(cake.intensity, axis=0)
+    q_mid = (curve.q > 0.5) & (curve.q < 3.0)
+    ratio = np.interp(curve.q[q_mid], cake.q, mean) / curve.intensity[q_mid]
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.01)
+    assert np.nanmax(np.abs(cake.intensity[:, 20] / np.nanmedian(cake.intensity[:, 20]) - 1)) < 0.5
+
+
+def test_reduction_parameters_stored_with_the_curve(tmp_path):
+    scenario = _scenario(outliers={"bubble_frames": [1]})
+    files = write_beamtime(scenario, tmp_path / "bt")
+    stack = saxs.read_frames(files.raw["np"])
+    curve = _reducer(files, stack.geometry).reduce(stack)
+    path = saxs.write_curve(tmp_path / "np.h5", curve)
+    back = saxs.read_curve(path)
+    step = back.provenance[0]
+    assert step.action == "reduce"
+    assert step.parameters["distance_m"] == stack.geometry.distance_m
+    assert step.parameters["frames_dropped"] == [1]
+    assert "mask_gaps.edf" in step.parameters["mask"]
+    assert step.parameters["dark"].endswith("dark.edf")
+    assert back.metadata["frames_dropped"][0]["frame"] == 1
+    np.testing.assert_array_equal(back.intensity, curve.intensity)
