@@ -36,6 +36,26 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from saxs_pipelines.bench import bench_reduce  # noqa: PLC0415
+
+    if args.what == "reduce":
+        shape = tuple(args.shape)
+        print(f"reduce benchmark: {args.frames} frames of {shape[0]} x {shape[1]} uint32, "
+              f"bitshuffle-LZ4; pyFAI per-frame baseline on {args.baseline_frames} frames")
+        r = bench_reduce(args.frames, args.baseline_frames, args.npt, shape, args.workdir)
+        rows = [("saxs Reducer.reduce (read + average + reject + integrate)",
+                 f"{r['saxs_reduce_frames_per_s']:.1f} frames/s",
+                 f"{r['saxs_reduce_peak_rss_mb']:.0f} MB"),
+                ("pyFAI integrate1d per frame (read + integrate)",
+                 f"{r['pyfai_per_frame_frames_per_s']:.1f} frames/s",
+                 f"{r['pyfai_peak_rss_mb']:.0f} MB")]
+        for name, rate, mem in rows:
+            print(f"  {name:<60} {rate:>16} {mem:>9} peak")
+        print(f"  speed-up: {r['speedup']:.1f}x")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``saxs`` command."""
     parser = argparse.ArgumentParser(
@@ -50,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     _add_common(sim)
     sim.set_defaults(func=_cmd_simulate)
+    bench = sub.add_parser("bench", help="speed and memory benchmarks",
+                           description="Benchmarks (each step in its own process).")
+    bench.add_argument("what", choices=["reduce"], help="which benchmark")
+    bench.add_argument("--frames", type=int, default=100, help="frames in the stack")
+    bench.add_argument("--baseline-frames", type=int, default=10,
+                       help="frames timed for the pyFAI per-frame baseline")
+    bench.add_argument("-n", "--npt", type=int, default=1000, help="q bins")
+    bench.add_argument("--shape", type=int, nargs=2, default=[2162, 2068],
+                       metavar=("ROWS", "COLS"), help="frame shape (default Eiger2 4M)")
+    bench.add_argument("--workdir", help="folder for the temporary stack")
+    _add_common(bench)
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

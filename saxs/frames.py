@@ -159,6 +159,8 @@ class FrameStack:
     def _read(self, src_idx: np.ndarray, variance: bool) -> np.ndarray | None:
         if src_idx.size == 0:
             return np.empty((0, *self.frame_shape), dtype=self.dtype)
+        if src_idx.size == 1 or np.all(np.diff(src_idx) > 0):  # sorted, unique: no reordering
+            return self.source.read_variance(src_idx) if variance else self.source.read(src_idx)
         order = np.argsort(src_idx, kind="stable")
         unique, inverse = np.unique(src_idx[order], return_inverse=True)
         data = self.source.read_variance(unique) if variance else self.source.read(unique)

@@ -16,6 +16,8 @@ per-pixel sums and per-frame totals; memory does not grow with the number of fra
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +93,29 @@ def _decide_frames(sums: StackSums, frame_n: np.ndarray, i0: np.ndarray | None,
     return sorted(decisions, key=lambda d: d.frame)
 
 
+def prefetched_chunks(frames: FrameStack, chunk_size: int
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``frames.iter_chunks`` with the next chunk read in a thread while the caller works.
+
+    At most two chunks are in memory at once.
+    """
+    starts = list(range(0, len(frames), chunk_size))
+    if not starts:
+        return
+
+    def read(start: int) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.arange(start, min(start + chunk_size, len(frames)))
+        return positions, frames[positions]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="saxs-read") as pool:
+        pending = pool.submit(read, starts[0])
+        for nxt in [*starts[1:], None]:
+            chunk = pending.result()
+            if nxt is not None:
+                pending = pool.submit(read, nxt)
+            yield chunk
+
+
 def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                      monitors: np.ndarray, chunk_size: int = 16, reject_frames: bool = True,
                      frame_threshold: float = 5.0, transmission_floor: float = 0.005,
@@ -126,7 +151,7 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                           acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
                           acc["k_max"], frame_sum, frame_n)
 
-    for positions, data in frames.iter_chunks(chunk_size):
+    for positions, data in prefetched_chunks(frames, chunk_size):
         if data.dtype.kind == "f":
             bad = ~np.isfinite(data) & valid[None]
             if bad.any():

@@ -61,3 +61,12 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "saxs_pipelines.cli", "--version"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.startswith("saxs ")
+
+
+def test_bench_reduce_small(capsys):
+    """The benchmark runs end to end (tiny frames here; figures only matter on the 4M stack)."""
+    assert main(["bench", "reduce", "--frames", "4", "--baseline-frames", "2", "--shape", "64",
+                 "60", "--npt", "50"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "frames/s" in out
+    assert "speed-up" in out

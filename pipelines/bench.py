@@ -1,0 +1,146 @@
+"""``saxs bench``: speed and memory benchmarks, run as separate processes.
+
+``reduce``: a simulated Eiger2 4M stack (2162 x 2068 uint32, bitshuffle-LZ4, ID02 gap layout)
+is reduced by :class:`saxs.Reducer` (read, average with outlier rejection, integrate with
+errors), and, in the same run, each frame is read and integrated by pyFAI ``integrate1d`` with
+the same corrections. Each measurement runs in its own process so its peak memory (max RSS)
+is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EIGER2_4M = (2162, 2068)
+# Eiger2 4M module gaps (pyFAI detector_factory("Eiger2_4M").mask; ID02.md §1.1)
+GAP_ROWS = ((512, 550), (1062, 1100), (1612, 1650))
+GAP_COLS = ((1028, 1040),)
+
+
+def make_stack(folder: Path, n_frames: int, shape: tuple[int, int], seed: int = 0) -> Path:
+    """Write the benchmark stack, its scaler file and calibration files; return the frames."""
+    import h5py  # noqa: PLC0415
+
+    from saxs.geometry import Geometry  # noqa: PLC0415
+    from saxs.io.edf import write_edf  # noqa: PLC0415
+    from saxs.io.hdf5util import compression_options  # noqa: PLC0415
+    from saxs.io.scalers import write_scalers  # noqa: PLC0415
+    from saxs.simulate import Beamstop, DetectorModel  # noqa: PLC0415
+    from saxs.simulate.models import FlatBackground, Population, SampleModel, Spheres  # noqa: PLC0415
+
+    geometry = Geometry(distance_m=0.8, poni1_m=1081.3 * 75e-6, poni2_m=1034.6 * 75e-6,
+                        pixel1_m=75e-6, pixel2_m=75e-6, wavelength_m=1e-10, shape=shape)
+    det = DetectorModel(geometry, gap_rows=GAP_ROWS if shape == EIGER2_4M else (),
+                        gap_cols=GAP_COLS if shape == EIGER2_4M else (),
+                        beamstop=Beamstop(radius_px=30, arm_width_px=12), dtype="uint32",
+                        dark_mean_counts=0.1, dark_sigma_counts=0.05, seed=seed)
+    model = SampleModel((Spheres((Population(1.5, 2e-3, 0.1, "lognormal"),)),
+                         FlatBackground(0.03)))
+    expected = 3e10 * det.response() * 0.15 * model.intensity(det.q_nm)
+    rng = np.random.default_rng(seed)
+    distinct = [det.expose(expected, rng) for _ in range(min(8, n_frames))]
+    header = {**geometry.to_header(), "Dummy": repr(det.dummy), "DDummy": "0",
+              "Title": "bench", "PolarizationFactor": "0.99"}
+    path = folder / "bench_eiger2_00001_00.h5"
+    with h5py.File(path, "w") as f:
+        data = f.create_dataset("entry_0000/measurement/data", shape=(n_frames, *shape),
+                                dtype="uint32", chunks=(1, *shape),
+                                **compression_options("bitshuffle-lz4"))
+        for k in range(n_frames):
+            data[k] = distinct[k % len(distinct)]
+        hdr = f.create_group("entry_0000/ESRF-ID02")
+        hdr.attrs["NX_class"] = "NXinstrument"
+        det_group = hdr.create_group("eiger2")
+        det_group.attrs["NX_class"] = "NXdetector"
+        for key, value in header.items():
+            det_group.create_dataset(f"header/{key}", data=value)
+    monitors = np.full(n_frames, 1e5) * (1 + 0.01 * rng.standard_normal(n_frames))
+    write_scalers(folder / "bench_scalers_00001_00.h5", i0=monitors * 1.25, i1=monitors,
+                  exposure_time_s=np.full(n_frames, 0.01), start_epoch=0.0)
+    write_edf(folder / "dark.edf", det.dark.astype(np.float32), {})
+    write_edf(folder / "flat.edf", det.flat.astype(np.float32), {})
+    write_edf(folder / "mask.edf", (det.gap_mask | det.beamstop_mask).astype(np.uint8), {})
+    return path
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_ours(path: str, npt: int) -> dict:
+    """Child process: the whole reduction of the stack."""
+    import saxs  # noqa: PLC0415
+
+    folder = Path(path).parent
+    frames = saxs.read_frames(path)
+    reducer = saxs.Reducer(frames.geometry, mask=folder / "mask.edf", dark=folder / "dark.edf",
+                           flat=folder / "flat.edf", npt=npt)
+    reducer.reduce(frames.subset(slice(0, 2)))  # warm-up: numba cache, pyFAI CSR matrix
+    start = time.perf_counter()
+    curve = reducer.reduce(frames)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": len(frames), "points": len(curve),
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_pyfai(path: str, npt: int, n_frames: int) -> dict:
+    """Child process: read and integrate ``n_frames`` frames one by one with pyFAI."""
+    import saxs  # noqa: PLC0415
+
+    folder = Path(path).parent
+    frames = saxs.read_frames(path)
+    reducer = saxs.Reducer(frames.geometry, mask=folder / "mask.edf", dark=folder / "dark.edf",
+                           flat=folder / "flat.edf", npt=npt)
+    g = frames.geometry
+    ai = g.integrator()
+    mask = ~reducer.valid
+    flat = np.where(reducer.valid, reducer.flat, 1.0)
+
+    def one(k: int) -> None:
+        ai.integrate1d(frames[k], npt, dark=reducer.dark, flat=flat, mask=mask,
+                       polarization_factor=0.99, correctSolidAngle=True,
+                       normalization_factor=frames.monitor_i1[k] * g.pixel1_m * g.pixel2_m
+                       / g.distance_m**2, error_model="poisson", dummy=frames.dummy,
+                       delta_dummy=0.0, method=reducer.method, unit="q_nm^-1")
+
+    one(0)  # warm-up: CSR matrix
+    start = time.perf_counter()
+    for k in range(n_frames):
+        one(k % len(frames))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": n_frames, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child(function: str, *args: object) -> dict:
+    code = (f"import json, sys; from saxs_pipelines.bench import {function}; "
+            f"print(json.dumps({function}(*json.loads(sys.argv[1]))))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark step {function} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_reduce(n_frames: int = 100, baseline_frames: int = 10, npt: int = 1000,
+                 shape: tuple[int, int] = EIGER2_4M, workdir: str | None = None) -> dict:
+    """Run the reduction benchmark; returns the figures (frames/s, ratio, peak memory)."""
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        start = time.perf_counter()
+        path = make_stack(Path(tmp), n_frames, shape)
+        made = time.perf_counter() - start
+        ours = _child("run_ours", str(path), npt)
+        base = _child("run_pyfai", str(path), npt, baseline_frames)
+    ours_rate = ours["frames"] / ours["seconds"]
+    base_rate = base["frames"] / base["seconds"]
+    return {"shape": list(shape), "frames": n_frames, "npt": npt, "stack_written_s": made,
+            "saxs_reduce_frames_per_s": ours_rate, "saxs_reduce_peak_rss_mb": ours["peak_rss_mb"],
+            "pyfai_per_frame_frames_per_s": base_rate, "pyfai_frames_timed": baseline_frames,
+            "pyfai_peak_rss_mb": base["peak_rss_mb"], "speedup": ours_rate / base_rate}
