@@ -275,3 +275,22 @@ def test_raw_files_opened_read_only(tmp_path, frames, small_geometry):
     stack = saxs.read_frames(path)
     np.testing.assert_array_equal(stack[0], frames[0])
     assert path.stat().st_mode & 0o777 == 0o444
+
+
+def test_parallel_bitshuffle_path_equals_h5py(tmp_path, small_geometry, rng):
+    from saxs.io.fastread import is_bitshuffle_lz4_per_frame, read_bitshuffle_frames
+
+    frames = rng.poisson(300, (9, *small_geometry.shape)).astype(np.uint32)
+    path = tmp_path / "bs.h5"
+    write_lima(path, frames, _header(small_geometry), compression="bitshuffle-lz4")
+    with h5py.File(path) as f:
+        data = f["/entry_0000/measurement/data"]
+        assert is_bitshuffle_lz4_per_frame(data)
+        out = np.empty((3, *small_geometry.shape), np.uint32)
+        assert read_bitshuffle_frames(data, np.array([1, 4, 8]), out, threads=2)
+        np.testing.assert_array_equal(out, data[[1, 4, 8]])
+    with h5py.File(tmp_path / "gz.h5", "w") as f:
+        gz = f.create_dataset("d", data=frames, chunks=(1, *small_geometry.shape),
+                              compression="gzip")
+        assert not is_bitshuffle_lz4_per_frame(gz)
+        assert not read_bitshuffle_frames(gz, np.array([0]), out[:1])

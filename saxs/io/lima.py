@@ -21,6 +21,7 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.header import Header
+from saxs.io.fastread import read_bitshuffle_frames
 from saxs.io.hdf5util import compression_options, decode, nx_class, open_readonly
 
 
@@ -124,11 +125,17 @@ class LimaSource:
         return f"{self.path}::{self.dataset}"
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """Frames ``indices`` (sorted, unique), reading contiguous runs as slices."""
+        """Frames ``indices`` (sorted, unique), reading contiguous runs as slices.
+
+        Bitshuffle-LZ4 frames stored one per chunk are decompressed in parallel threads
+        (:mod:`saxs.io.fastread`); anything else goes through h5py's filter pipeline.
+        """
         out = np.empty((len(indices), *self.frame_shape), dtype=self.dtype)
         with open_readonly(self.path) as f:
             data = f[self.dataset]
             try:
+                if not self.single_image and read_bitshuffle_frames(data, indices, out):
+                    return out
                 if self.single_image:
                     data.read_direct(out, None, np.s_[0])
                     return out
@@ -136,7 +143,7 @@ class LimaSource:
                 for start, stop in _runs(np.asarray(indices)):
                     data.read_direct(out, np.s_[start:stop], np.s_[pos:pos + stop - start])
                     pos += stop - start
-            except (OSError, RuntimeError) as exc:
+            except (OSError, RuntimeError, ValueError) as exc:
                 raise InputError(f"{self.describe()}: frames {indices[0]}..{indices[-1]} cannot "
                                  f"be read ({exc}); the file is truncated or corrupt") from None
         return out
