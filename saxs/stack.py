@@ -11,6 +11,9 @@ per-pixel sums and per-frame totals; memory does not grow with the number of fra
   stack drops nothing. Dropped frames are re-read and removed from the sums.
 * Pixels (zingers): in each pixel the largest normalised value is dropped if its counts exceed
   the mean of the other frames by ``zinger_threshold`` Poisson standard deviations.
+
+Frame rejection needs at least 3 frames (a median of two tells nothing); zinger rejection at
+least 2 valid values in the pixel.
 """
 
 from __future__ import annotations
@@ -116,6 +119,18 @@ def prefetched_chunks(frames: FrameStack, chunk_size: int
             yield chunk
 
 
+def _check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
+                  valid: np.ndarray) -> None:
+    if data.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(data) & valid[None]
+    if bad.any():
+        k = int(positions[np.flatnonzero(bad.any(axis=(1, 2)))[0]])
+        raise InputError(f"{frames.describe()}: frame {k} holds NaN or infinite values "
+                         f"({int(bad.sum())} pixel(s) in this chunk outside the mask); set "
+                         "invalid pixels to the header's Dummy value or mask them")
+
+
 def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                      monitors: np.ndarray, chunk_size: int = 16, reject_frames: bool = True,
                      frame_threshold: float = 5.0, transmission_floor: float = 0.005,
@@ -138,9 +153,9 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
     valid_flat = np.ascontiguousarray(valid, dtype=bool).reshape(-1)
     use_dummy = frames.dummy is not None
     dummy = float(frames.dummy) if use_dummy else 0.0
-    acc = {"n": np.zeros(npix, np.int64), "raw_sum": np.zeros(npix), "mon_sum": np.zeros(npix),
-               "x_sum": np.zeros(npix), "x2_sum": np.zeros(npix), "x_max": np.zeros(npix),
-               "k_max": np.full(npix, -1, np.int64)}
+    acc = {"n": np.zeros(npix, np.int64), "raw_sum": np.zeros(npix),
+           "mon_sum": np.zeros(npix), "x_sum": np.zeros(npix), "x2_sum": np.zeros(npix),
+           "x_max": np.zeros(npix), "k_max": np.full(npix, -1, np.int64)}
     frame_sum, frame_n = np.zeros(n_frames), np.zeros(n_frames, np.int64)
     monitors = np.asarray(monitors, dtype=np.float64)
 
@@ -152,13 +167,7 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                           acc["k_max"], frame_sum, frame_n)
 
     for positions, data in prefetched_chunks(frames, chunk_size):
-        if data.dtype.kind == "f":
-            bad = ~np.isfinite(data) & valid[None]
-            if bad.any():
-                k, count = int(positions[np.flatnonzero(bad.any(axis=(1, 2)))[0]]), int(bad.sum())
-                raise InputError(f"{frames.describe()}: frame {k} holds NaN or infinite values "
-                                 f"({count} pixel(s) in this chunk outside the mask); set "
-                                 "invalid pixels to the header's Dummy value or mask them")
+        _check_finite(frames, positions, data, valid)
         run(positions, data, 1)
     sums = StackSums(n=acc["n"], raw_sum=acc["raw_sum"], mon_sum=acc["mon_sum"],
                      x_sum=acc["x_sum"], x2_sum=acc["x2_sum"], monitors=monitors,
