@@ -31,6 +31,9 @@ _LAZY = {
     "divide_thickness": "saxs.blanks",
     "absolute_scale_factor": "saxs.blanks",
     "apply_scale": "saxs.blanks",
+    "MCConfig": "saxs.montecarlo",
+    "monte_carlo": "saxs.montecarlo",
+    "SizeDistribution": "saxs.sizedist",
     "Population": "saxs.simulate.models",
     "SampleModel": "saxs.simulate.models",
 }
@@ -39,7 +42,8 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "Curve", "Geometry", "Header", "InputError", "SaxsError", "Step",
     "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
     "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
-    "absolute_scale_factor", "apply_scale", "Population", "SampleModel", "simulate",
+    "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution",
+    "Population", "SampleModel", "simulate",
 ]
 
 

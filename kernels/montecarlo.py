@@ -1,0 +1,165 @@
+"""The McSAS Monte Carlo chain for spheres, compiled whole (Bressler et al. 2015,
+J. Appl. Cryst. 48, 962; the algorithm as McSAS3 implements it, MCSAS3.md §1-2).
+
+Model: I(q) = A * M(q) + b with M(q) = sum_c K_c(q), K_c(q) = V(R_c) P(q R_c) (nm^3), one
+equal volume share per contribution. A step replaces contribution c = step mod n (cycled) by
+a fresh radius, refits (A, b) by weighted linear least squares in closed form and keeps the
+change only if chi^2 decreases (greedy). chi^2_r = sum w (I - A M - b)^2 / N, w = 1/sigma^2.
+
+Per step the cost is O(n_q): one new K_c (n_q sphere evaluations), the sums
+S_M = sum w M, S_MM = sum w M^2, S_MI = sum w M I for the trial model, and chi^2 from the
+sums in O(1):
+
+    chi^2 = S_II - 2 A S_MI - 2 b S_I + A^2 S_MM + 2 A b S_M + b^2 S_1
+
+(A, b) minimise that quadratic over A >= 0 and b in [b_lo, b_hi]: the interior solution if
+feasible, else the best of the boundary candidates (exact for a convex quadratic on a box).
+
+Randomness: each repetition owns a xorshift64* generator (Vigna 2016, ACM TOMS 42, 30)
+seeded through splitmix64 from ``seed + r``, so results are bit-identical whatever the
+number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from saxs_kernels.sphere import sphere_amplitude_scalar
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True)
+def splitmix64(x):
+    """One splitmix64 output for the 64-bit input ``x`` (seeding)."""
+    z = np.uint64(x) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def next_uniform(state):
+    """Advance the xorshift64* ``state`` (1-element uint64 array); uniform double in [0, 1)."""
+    x = state[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    state[0] = x
+    r = x * np.uint64(2685821657736338717)
+    return float(r >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def draw_radius(state, r_min, r_max, log_random):
+    """A radius uniform (or log-uniform) in [r_min, r_max]."""
+    u = next_uniform(state)
+    if log_random:
+        return math.exp(math.log(r_min) + u * (math.log(r_max) - math.log(r_min)))
+    return r_min + u * (r_max - r_min)
+
+
+@njit(cache=True)
+def contribution(q, radius, out):
+    """out[i] = V(R) P(q_i R), V = 4/3 pi R^3 (nm^3)."""
+    volume = 4.0 / 3.0 * math.pi * radius**3
+    for i in range(q.size):
+        f = sphere_amplitude_scalar(q[i] * radius)
+        out[i] = volume * f * f
+
+
+@njit(cache=True)
+def chi2_from_sums(a, b, s1, si, sii, sm, smm, smi):
+    """sum w (I - a M - b)^2 from the weighted sums."""
+    return sii - 2 * a * smi - 2 * b * si + a * a * smm + 2 * a * b * sm + b * b * s1
+
+
+@njit(cache=True)
+def solve_scale_background(s1, si, sii, sm, smm, smi, b_lo, b_hi):
+    """(A, b, chi^2) minimising chi^2 over A >= 0, b_lo <= b <= b_hi (closed form)."""
+    best_a, best_b, best = 0.0, 0.0, np.inf
+    det = smm * s1 - sm * sm
+    if det > 0:  # interior
+        a = (smi * s1 - sm * si) / det
+        b = (smm * si - sm * smi) / det
+        if a >= 0 and b_lo <= b <= b_hi:
+            return a, b, chi2_from_sums(a, b, s1, si, sii, sm, smm, smi)
+    for k in range(2):  # b on a bound, A optimal and >= 0
+        b = b_lo if k == 0 else b_hi
+        a = max((smi - b * sm) / smm, 0.0) if smm > 0 else 0.0
+        c = chi2_from_sums(a, b, s1, si, sii, sm, smm, smi)
+        if c < best:
+            best_a, best_b, best = a, b, c
+    b = min(max(si / s1, b_lo), b_hi)  # A = 0
+    c = chi2_from_sums(0.0, b, s1, si, sii, sm, smm, smi)
+    if c < best:
+        best_a, best_b, best = 0.0, b, c
+    return best_a, best_b, best
+
+
+@njit(cache=True)
+def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter, conv_crit,
+              b_lo, b_hi, seed, radii, model, stats):
+    """One repetition, in place: ``radii`` (n_contrib), ``model`` (n_q) = final M(q),
+    ``stats`` = [A, b, chi2_r, steps, accepted, converged]."""
+    n_q = q.size
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = splitmix64(np.uint64(seed)) | np.uint64(1)
+    parts = np.empty((n_contrib, n_q))
+    model[:] = 0.0
+    for c in range(n_contrib):
+        radii[c] = draw_radius(state, r_min, r_max, log_random)
+        contribution(q, radii[c], parts[c])
+        for i in range(n_q):
+            model[i] += parts[c, i]
+    s1 = si = sii = sm = smm = smi = 0.0
+    for i in range(n_q):
+        w = weight[i]
+        s1 += w
+        si += w * intensity[i]
+        sii += w * intensity[i] * intensity[i]
+        sm += w * model[i]
+        smm += w * model[i] * model[i]
+        smi += w * model[i] * intensity[i]
+    a, b, chi2 = solve_scale_background(s1, si, sii, sm, smm, smi, b_lo, b_hi)
+    trial = np.empty(n_q)
+    new_part = np.empty(n_q)
+    steps = 0
+    accepted = 0
+    while chi2 / n_q > conv_crit and steps < max_iter:
+        c = steps % n_contrib
+        steps += 1
+        radius = draw_radius(state, r_min, r_max, log_random)
+        contribution(q, radius, new_part)
+        t_sm = t_smm = t_smi = 0.0
+        for i in range(n_q):
+            m = model[i] - parts[c, i] + new_part[i]
+            trial[i] = m
+            w = weight[i]
+            t_sm += w * m
+            t_smm += w * m * m
+            t_smi += w * m * intensity[i]
+        t_a, t_b, t_chi2 = solve_scale_background(s1, si, sii, t_sm, t_smm, t_smi, b_lo, b_hi)
+        if t_chi2 < chi2:
+            accepted += 1
+            a, b, chi2 = t_a, t_b, t_chi2
+            radii[c] = radius
+            sm, smm, smi = t_sm, t_smm, t_smi
+            for i in range(n_q):
+                model[i] = trial[i]
+                parts[c, i] = new_part[i]
+    stats[0], stats[1], stats[2] = a, b, chi2 / n_q
+    stats[3], stats[4] = steps, accepted
+    stats[5] = 1.0 if chi2 / n_q <= conv_crit else 0.0
+
+
+@njit(cache=True, parallel=True)
+def run_repetitions(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter,
+                    conv_crit, b_lo, b_hi, seed, radii, models, stats):
+    """All repetitions in parallel; repetition r is seeded with ``seed + r``."""
+    for r in prange(radii.shape[0]):
+        run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter,
+                  conv_crit, b_lo, b_hi, seed + r, radii[r], models[r], stats[r])

@@ -1,0 +1,223 @@
+"""The result of a Monte Carlo size analysis and the histograms made from it.
+
+Every repetition's contributions are kept, so histograms over any range, binning or weighting
+are recomputed without refitting (MCSAS3.md §4):
+
+* volume weighting: h_j = phi_c * #{c in bin j} per repetition (each contribution carries the
+  same volume fraction phi_c = A / (drho^2 1e-21));
+* number weighting: n_j = sum_{c in bin j} phi_c / V_c (number density, 1/cm^3 for absolute
+  data) and its fraction n_j / sum n;
+* mean and sample standard deviation (ddof = 1) over repetitions;
+* observability (McSAS, Bressler et al. 2015): per contribution the volume fraction at which it
+  alone would reach the uncertainty at some q, min_q sigma(q) / (drho^2 1e-21 V_c P(q R_c));
+  per bin the mean over its contributions, then the maximum over repetitions. A bin whose
+  volume fraction is below it is not supported by the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from saxs.errors import InputError
+
+NM3_TO_CM3 = 1e-21
+SCALES = ("log", "linear")
+WEIGHTINGS = ("volume", "number")
+
+
+@dataclass(frozen=True, eq=False)
+class Histogram:
+    """A histogram of a :class:`SizeDistribution` (means and std over repetitions)."""
+
+    bin_edges_nm: np.ndarray
+    weighting: str
+    volume_fraction: np.ndarray
+    volume_fraction_std: np.ndarray
+    number_density: np.ndarray
+    number_density_std: np.ndarray
+    number_fraction: np.ndarray
+    number_fraction_std: np.ndarray
+    observability: np.ndarray
+    moments: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def bin_centers_nm(self) -> np.ndarray:
+        """Geometric centres for log bins, arithmetic for linear ones."""
+        e = self.bin_edges_nm
+        ratio = e[1:] / e[:-1]
+        if np.allclose(ratio, ratio[0]):
+            return np.sqrt(e[1:] * e[:-1])
+        return 0.5 * (e[1:] + e[:-1])
+
+    @property
+    def values(self) -> np.ndarray:
+        """The histogram in its weighting (volume fraction or number fraction)."""
+        return self.volume_fraction if self.weighting == "volume" else self.number_fraction
+
+    @property
+    def values_std(self) -> np.ndarray:
+        """Standard deviation of :attr:`values` over repetitions."""
+        return (self.volume_fraction_std if self.weighting == "volume"
+                else self.number_fraction_std)
+
+
+def _std(values: np.ndarray) -> np.ndarray:
+    return np.std(values, axis=0, ddof=1 if values.shape[0] > 1 else 0)
+
+
+@dataclass(frozen=True, eq=False)
+class SizeDistribution:
+    """Contributions of every repetition, fit statistics and the fitted data."""
+
+    radii_nm: np.ndarray
+    scale: np.ndarray
+    background: np.ndarray
+    chi2_r: np.ndarray
+    steps: np.ndarray
+    accepted: np.ndarray
+    converged: np.ndarray
+    model_sum: np.ndarray
+    q: np.ndarray
+    intensity: np.ndarray
+    sigma: np.ndarray
+    radius_range_nm: tuple[float, float]
+    contrast_per_cm2: float
+    intensity_unit: str = "1/cm"
+    seed: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    sample: str = ""
+
+    def __post_init__(self) -> None:
+        if self.radii_nm.ndim != 2 or self.radii_nm.shape[0] != self.scale.size:
+            raise InputError("SizeDistribution.radii_nm must be (n_rep, n_contrib) and match "
+                             "scale")
+        for name in ("radii_nm", "scale", "background", "chi2_r", "model_sum", "q",
+                     "intensity", "sigma", "converged", "steps", "accepted"):
+            array = np.array(getattr(self, name), copy=True)
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+
+    @property
+    def n_rep(self) -> int:
+        """Number of repetitions."""
+        return int(self.radii_nm.shape[0])
+
+    @property
+    def volume_fraction_per_contribution(self) -> np.ndarray:
+        """phi_c of each repetition (n_rep,)."""
+        return self.scale / (self.contrast_per_cm2**2 * NM3_TO_CM3)
+
+    @property
+    def total_volume_fraction(self) -> tuple[float, float]:
+        """Total volume fraction (mean, std over repetitions) over the whole radius range."""
+        total = self.volume_fraction_per_contribution * self.radii_nm.shape[1]
+        return float(total.mean()), float(_std(total[:, None])[0])
+
+    @property
+    def model_intensity(self) -> np.ndarray:
+        """Fitted model A M(q) + b of each repetition (n_rep, n_q)."""
+        return self.scale[:, None] * self.model_sum + self.background[:, None]
+
+    @property
+    def model_mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean model curve and its std over repetitions."""
+        model = self.model_intensity
+        return model.mean(axis=0), model.std(axis=0)
+
+    @property
+    def all_converged(self) -> bool:
+        """True if every repetition reached the convergence criterion."""
+        return bool(self.converged.all())
+
+    def bin_edges(self, bins: int | np.ndarray, scale: str,
+                  range_nm: tuple[float, float] | None) -> np.ndarray:
+        """Bin edges in nm: explicit edges, or ``bins`` log/linear bins over ``range_nm``."""
+        if isinstance(bins, np.ndarray | list | tuple):
+            edges = np.asarray(bins, dtype=np.float64)
+            if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+                raise InputError("histogram bins must be increasing edges (at least 2)")
+            return edges
+        if scale not in SCALES:
+            raise InputError(f"histogram scale {scale!r} is not one of {SCALES}")
+        if not isinstance(bins, int) or bins < 1:
+            raise InputError(f"histogram bins must be a positive integer, got {bins!r}")
+        lo, hi = range_nm if range_nm is not None else self.radius_range_nm
+        if not 0 < lo < hi:
+            raise InputError(f"histogram range_nm must satisfy 0 < min < max, got {range_nm}")
+        return np.geomspace(lo, hi, bins + 1) if scale == "log" else np.linspace(lo, hi, bins + 1)
+
+    def _observability(self, edges: np.ndarray) -> np.ndarray:
+        from saxs_kernels.sphere import sphere_form_factor  # noqa: PLC0415
+
+        n_bins = edges.size - 1
+        per_rep = np.full((self.n_rep, n_bins), np.nan)
+        factor = self.contrast_per_cm2**2 * NM3_TO_CM3
+        for r in range(self.n_rep):
+            radii = self.radii_nm[r]
+            index = np.digitize(radii, edges) - 1
+            for j in range(n_bins):
+                sel = radii[index == j]
+                if sel.size == 0:
+                    sel = np.array([math.sqrt(edges[j] * edges[j + 1])])
+                volume = 4.0 / 3.0 * math.pi * sel**3
+                form = np.stack([sphere_form_factor(np.ascontiguousarray(self.q * x))
+                                 for x in sel])
+                need = self.sigma[None, :] / (factor * volume[:, None] * form)
+                per_rep[r, j] = np.mean(np.min(need, axis=1))
+        return np.nanmax(per_rep, axis=0)
+
+    def _moments(self, lo: float, hi: float) -> dict[str, tuple[float, float]]:
+        phi = self.volume_fraction_per_contribution
+        rows = []
+        for r in range(self.n_rep):
+            x = self.radii_nm[r][(self.radii_nm[r] >= lo) & (self.radii_nm[r] <= hi)]
+            if x.size == 0:
+                rows.append([0.0, np.nan, np.nan, np.nan, np.nan])
+                continue
+            mu, var = x.mean(), x.var()
+            sd = math.sqrt(var) if var > 0 else np.nan
+            rows.append([phi[r] * x.size, mu, var, np.mean((x - mu) ** 3) / sd**3,
+                         np.mean((x - mu) ** 4) / sd**4])
+        table = np.array(rows)
+        names = ("total_volume_fraction", "mean_nm", "variance_nm2", "skew", "kurtosis")
+        return {n: (float(np.nanmean(table[:, k])), float(_std(table[:, k:k + 1])[0]))
+                for k, n in enumerate(names)}
+
+    def histogram(self, bins: int | np.ndarray = 40, scale: str = "log",
+                  range_nm: tuple[float, float] | None = None,
+                  weighting: str = "volume") -> Histogram:
+        """Histogram of the contributions, recomputed from the stored radii (no refit).
+
+        Parameters
+        ----------
+        bins : int or array
+            Number of bins, or the edges in nm.
+        scale : {"log", "linear"}
+        range_nm : (float, float), optional
+            Default: the fitted radius range.
+        weighting : {"volume", "number"}
+            Which fraction :attr:`Histogram.values` gives; both are always computed.
+        """
+        if weighting not in WEIGHTINGS:
+            raise InputError(f"histogram weighting {weighting!r} is not one of {WEIGHTINGS}")
+        edges = self.bin_edges(bins, scale, range_nm)
+        phi = self.volume_fraction_per_contribution
+        vol = np.empty((self.n_rep, edges.size - 1))
+        num = np.empty_like(vol)
+        for r in range(self.n_rep):
+            radii = self.radii_nm[r]
+            vol[r] = phi[r] * np.histogram(radii, edges)[0]
+            per_number = phi[r] / (4.0 / 3.0 * math.pi * radii**3 * NM3_TO_CM3)
+            num[r] = np.histogram(radii, edges, weights=per_number)[0]
+        totals = num.sum(axis=1, keepdims=True)
+        frac = np.divide(num, totals, out=np.zeros_like(num), where=totals > 0)
+        return Histogram(
+            bin_edges_nm=edges, weighting=weighting, volume_fraction=vol.mean(axis=0),
+            volume_fraction_std=_std(vol), number_density=num.mean(axis=0),
+            number_density_std=_std(num), number_fraction=frac.mean(axis=0),
+            number_fraction_std=_std(frac), observability=self._observability(edges),
+            moments=self._moments(edges[0], edges[-1]))
