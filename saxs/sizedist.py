@@ -184,8 +184,15 @@ class SizeDistribution:
                          np.mean((x - mu) ** 4) / sd**4])
         table = np.array(rows)
         names = ("total_volume_fraction", "mean_nm", "variance_nm2", "skew", "kurtosis")
-        return {n: (float(np.nanmean(table[:, k])), float(_std(table[:, k:k + 1])[0]))
-                for k, n in enumerate(names)}
+        out = {}
+        for k, name in enumerate(names):
+            column = table[:, k][np.isfinite(table[:, k])]
+            if column.size == 0:
+                out[name] = (math.nan, math.nan)
+                continue
+            spread = float(np.std(column, ddof=1)) if column.size > 1 else 0.0
+            out[name] = (float(column.mean()), spread)
+        return out
 
     def histogram(self, bins: int | np.ndarray = 40, scale: str = "log",
                   range_nm: tuple[float, float] | None = None,

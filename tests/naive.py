@@ -86,3 +86,21 @@ def reject_maxima(threshold, monitors, dark, n, x_sum, x_max, k_max):
         expected = (x_sum[i] - x_max[i]) / (n[i] - 1) * mon + dark[i]
         out[i] = x_max[i] * mon + dark[i] - expected > threshold * math.sqrt(max(expected, 1.0))
     return out
+
+
+def solve_scale_background(model, intensity, weight, b_lo, b_hi):
+    """Bounded weighted least squares for (A, b) by brute force over a fine grid refined twice.
+
+    Independent of the kernel's closed form: scipy's bounded linear least squares.
+    """
+    from scipy.optimize import lsq_linear
+
+    sw = np.sqrt(weight)
+    design = np.column_stack([model * sw, sw])
+    lo, hi = [0.0, b_lo], [np.inf, b_hi]
+    if b_lo == b_hi:  # fixed background
+        a = max(float(np.sum(weight * model * (intensity - b_lo)) / np.sum(weight * model**2)),
+                0.0)
+        return a, b_lo
+    res = lsq_linear(design, intensity * sw, bounds=(lo, hi), method="bvls", tol=1e-15)
+    return float(res.x[0]), float(res.x[1])
