@@ -34,6 +34,9 @@ _LAZY = {
     "MCConfig": "saxs.montecarlo",
     "monte_carlo": "saxs.montecarlo",
     "SizeDistribution": "saxs.sizedist",
+    "write_result": "saxs.io.results",
+    "read_result": "saxs.io.results",
+    "read_distribution": "saxs.io.results",
     "Population": "saxs.simulate.models",
     "SampleModel": "saxs.simulate.models",
 }
@@ -43,6 +46,7 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
     "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
     "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution",
+    "write_result", "read_result", "read_distribution",
     "Population", "SampleModel", "simulate",
 ]
 

@@ -228,3 +228,39 @@ class SizeDistribution:
             number_density_std=_std(num), number_fraction=frac.mean(axis=0),
             number_fraction_std=_std(frac), observability=self._observability(edges),
             moments=self._moments(edges[0], edges[-1]))
+
+
+_ARRAYS = ("radii_nm", "scale", "background", "chi2_r", "steps", "accepted", "model_sum", "q",
+           "intensity", "sigma")
+_PREFIX = "mc_"
+
+
+def distribution_to_items(dist: SizeDistribution) -> dict[str, Any]:
+    """Flat name -> array/JSON items for storage beside the curve (``write_curve(extra=)``).
+
+    Every repetition's contributions are stored, so histograms can be redone from the file.
+    """
+    items: dict[str, Any] = {_PREFIX + name: np.asarray(getattr(dist, name)) for name in _ARRAYS}
+    items[_PREFIX + "converged"] = np.asarray(dist.converged, dtype=np.int8)
+    items[_PREFIX + "info"] = {
+        "radius_range_nm": list(dist.radius_range_nm), "contrast_per_cm2": dist.contrast_per_cm2,
+        "intensity_unit": dist.intensity_unit, "seed": dist.seed, "config": dist.config,
+        "sample": dist.sample}
+    return items
+
+
+def distribution_from_items(items: dict[str, Any], source: str = "") -> SizeDistribution:
+    """Inverse of :func:`distribution_to_items`."""
+    missing = [_PREFIX + n for n in (*_ARRAYS, "converged", "info") if _PREFIX + n not in items]
+    if missing:
+        raise InputError(f"{source}: no Monte Carlo result stored (missing {missing[0]}); run "
+                         "saxs mc on the curve first")
+    info = items[_PREFIX + "info"]
+    arrays = {name: np.atleast_1d(np.asarray(items[_PREFIX + name])) for name in _ARRAYS}
+    arrays["radii_nm"] = np.atleast_2d(arrays["radii_nm"])
+    arrays["model_sum"] = np.atleast_2d(arrays["model_sum"])
+    return SizeDistribution(
+        **arrays, converged=np.atleast_1d(np.asarray(items[_PREFIX + "converged"])).astype(bool),
+        radius_range_nm=tuple(info["radius_range_nm"]),
+        contrast_per_cm2=float(info["contrast_per_cm2"]), intensity_unit=info["intensity_unit"],
+        seed=int(info["seed"]), config=dict(info["config"]), sample=info.get("sample", ""))

@@ -161,3 +161,24 @@ def test_bad_curves():
         Curve(curve.q, curve.intensity, np.where(curve.q > 1, 0.0, curve.sigma))
     with pytest.raises(InputError, match="sigma"):
         Curve(curve.q, curve.intensity, np.where(curve.q > 1, np.nan, curve.sigma))
+
+
+def test_result_stored_and_histograms_redone_from_file(tmp_path):
+    curve = _bimodal()
+    dist = saxs.monte_carlo(curve, MCConfig(radius_range_nm=(0.3, 3.0), n_rep=3, seed=7,
+                                            max_iter=2000))
+    path = saxs.write_result(tmp_path / "sample.h5", curve, dist)
+    back_curve, back = saxs.read_result(path)
+    np.testing.assert_array_equal(back_curve.intensity, curve.intensity)
+    np.testing.assert_array_equal(back.radii_nm, dist.radii_nm)
+    np.testing.assert_array_equal(back.converged, dist.converged)
+    assert back.seed == 7
+    assert back.config["n_rep"] == 3
+    a = dist.histogram(bins=25, range_nm=(0.5, 2.0), weighting="number")
+    b = back.histogram(bins=25, range_nm=(0.5, 2.0), weighting="number")
+    np.testing.assert_array_equal(a.volume_fraction, b.volume_fraction)
+    np.testing.assert_array_equal(a.number_fraction, b.number_fraction)
+    np.testing.assert_array_equal(a.observability, b.observability)
+    plain = saxs.write_curve(tmp_path / "plain.h5", curve)
+    with pytest.raises(InputError, match="no Monte Carlo result"):
+        saxs.read_distribution(plain)
