@@ -144,3 +144,92 @@ def bench_reduce(n_frames: int = 100, baseline_frames: int = 10, npt: int = 1000
             "saxs_reduce_frames_per_s": ours_rate, "saxs_reduce_peak_rss_mb": ours["peak_rss_mb"],
             "pyfai_per_frame_frames_per_s": base_rate, "pyfai_frames_timed": baseline_frames,
             "pyfai_peak_rss_mb": base["peak_rss_mb"], "speedup": ours_rate / base_rate}
+
+
+MC_CURVE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "data" / \
+    "synth_gauss_r1.0_s0.1_q0.1-8_n5pct.dat"
+PEER_SCRIPT = MC_CURVE.parents[1] / "run_mcsas3.py"
+
+
+def run_mc(path: str, n_rep: int, n_contrib: int, conv_crit: float) -> dict:
+    """Child process: the whole Monte Carlo analysis of one curve, timed from inside."""
+    start = time.perf_counter()
+    import saxs  # noqa: PLC0415
+
+    curve = saxs.read_curve(path, intensity_unit="1/m")
+    config = saxs.MCConfig(radius_range_nm=(0.3, 5.0), n_rep=n_rep, n_contrib=n_contrib,
+                           conv_crit=conv_crit, seed=1, sigma_floor_rel=0.0,
+                           contrast_per_cm2=33.4e-6 * 1e16)
+    warm = time.perf_counter()  # loads the compiled chain from the numba cache (one-off)
+    saxs.monte_carlo(curve, saxs.MCConfig(radius_range_nm=(0.3, 5.0), n_rep=1, max_iter=1,
+                                          seed=1, contrast_per_cm2=33.4e-6 * 1e16))
+    load = time.perf_counter() - warm
+    t_fit = time.perf_counter()
+    dist = saxs.monte_carlo(curve, config)
+    fit = time.perf_counter() - t_fit
+    h = dist.histogram(bins=50, range_nm=(0.3, 5.0))
+    return {"fit_s": fit, "load_s": load, "inside_process_s": time.perf_counter() - start,
+            "n_rep": n_rep, "steps_mean": float(dist.steps.mean()),
+            "chi2_r_mean": float(dist.chi2_r.mean()), "volume_fraction": h.volume_fraction.tolist(),
+            "volume_fraction_std": h.volume_fraction_std.tolist(),
+            "bin_edges": h.bin_edges_nm.tolist()}
+
+
+def _timed_child(env: dict | None, *args: object) -> tuple[dict, float]:
+    import os  # noqa: PLC0415
+
+    start = time.perf_counter()
+    code = ("import json, sys; from saxs_pipelines.bench import run_mc; "
+            "print(json.dumps(run_mc(*json.loads(sys.argv[1]))))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))],
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark step run_mc failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
+def run_peer(peer_python: str, path: Path, n_rep: int, n_contrib: int,
+             conv_crit: float) -> dict:
+    """McSAS3 1.4.1 through the shared ``run_mcsas3.py`` wrapper, same curve and settings."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        [peer_python, str(PEER_SCRIPT), str(path), "--rmin", "0.3", "--rmax", "5",
+         "--nrep", str(n_rep), "--ncontrib", str(n_contrib), "--convcrit", str(conv_crit),
+         "--seed", "1", "--data-nbins", "0", "--hist-nbins", "50", "--hist-min", "0.3",
+         "--hist-max", "5", "--ncores", "1"],
+        capture_output=True, text=True, check=False, env={"MPLBACKEND": "Agg",
+                                                          "PATH": "/usr/bin:/bin"})
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"McSAS3 failed:\n{out.stderr[-2000:]}")
+    result = json.loads(out.stdout)
+    result["wall_s"] = wall
+    return result
+
+
+def bench_mc(n_rep: int = 10, n_contrib: int = 300, conv_crit: float = 1.0,
+             peer_python: str | None = None, curve: Path = MC_CURVE) -> dict:
+    """Monte Carlo speed: s per repetition (1 and all threads) and whole-process wall time."""
+    if not curve.is_file():
+        raise FileNotFoundError(f"{curve}: the benchmark curve is missing (../shared)")
+    args = (str(curve), n_rep, n_contrib, conv_crit)
+    _timed_child(None, *args)  # fills the numba cache
+    one, _ = _timed_child({"NUMBA_NUM_THREADS": "1"}, *args)
+    ours, wall = _timed_child(None, *args)
+    out = {"n_rep": n_rep, "n_contrib": n_contrib, "n_points": 100,
+           "saxs_s_per_rep_1_thread": one["fit_s"] / n_rep,
+           "saxs_s_per_rep_all_threads": ours["fit_s"] / n_rep,
+           "saxs_process_wall_s": wall, "saxs_kernel_load_s": ours["load_s"],
+           "saxs_chi2_r_mean": ours["chi2_r_mean"],
+           "saxs_steps_mean": ours["steps_mean"]}
+    if peer_python:
+        peer = run_peer(peer_python, curve, n_rep, n_contrib, conv_crit)
+        rt = peer["runtime_s"]
+        out.update({"mcsas3_s_per_rep": rt["per_repetition_mean"],
+                    "mcsas3_process_wall_s": peer["wall_s"],
+                    "speedup_per_rep_1_thread": rt["per_repetition_mean"]
+                    / out["saxs_s_per_rep_1_thread"],
+                    "speedup_process": peer["wall_s"] / wall})
+    return out

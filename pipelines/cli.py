@@ -36,9 +36,34 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_mc_bench(args: argparse.Namespace) -> None:
+    import os  # noqa: PLC0415
+
+    from saxs_pipelines.bench import bench_mc  # noqa: PLC0415
+
+    peer = args.peer_python or os.environ.get("SAXS_PEER_PYTHON")
+    r = bench_mc(peer_python=peer)
+    print(f"Monte Carlo benchmark: {r['n_points']} points, {r['n_contrib']} contributions, "
+          f"{r['n_rep']} repetitions, conv_crit 1 (peer synthetic Gaussian spheres)")
+    print(f"  saxs: {r['saxs_s_per_rep_1_thread'] * 1e3:.2f} ms per repetition (1 thread), "
+          f"{r['saxs_s_per_rep_all_threads'] * 1e3:.2f} ms (all threads); whole process "
+          f"{r['saxs_process_wall_s']:.2f} s (numba cache warm, loading it "
+          f"{r['saxs_kernel_load_s']:.2f} s); mean steps "
+          f"{r['saxs_steps_mean']:.0f}, chi2_r {r['saxs_chi2_r_mean']:.3f}")
+    if "mcsas3_s_per_rep" in r:
+        print(f"  McSAS3: {r['mcsas3_s_per_rep'] * 1e3:.0f} ms per repetition; whole process "
+              f"{r['mcsas3_process_wall_s']:.2f} s")
+        print(f"  speed-up: {r['speedup_per_rep_1_thread']:.0f}x per repetition (1 thread), "
+              f"{r['speedup_process']:.1f}x whole process")
+    else:
+        print("  McSAS3 not run: pass --peer-python PEER_VENV/bin/python (../shared/peers)")
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from saxs_pipelines.bench import bench_reduce  # noqa: PLC0415
 
+    if args.what == "mc":
+        _print_mc_bench(args)
     if args.what == "reduce":
         shape = tuple(args.shape)
         print(f"reduce benchmark: {args.frames} frames of {shape[0]} x {shape[1]} uint32, "
@@ -72,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_simulate)
     bench = sub.add_parser("bench", help="speed and memory benchmarks",
                            description="Benchmarks (each step in its own process).")
-    bench.add_argument("what", choices=["reduce"], help="which benchmark")
+    bench.add_argument("what", choices=["reduce", "mc"], help="which benchmark")
+    bench.add_argument("--peer-python", help="python of a McSAS3 1.4.1 venv for 'mc' "
+                       "(or SAXS_PEER_PYTHON)")
     bench.add_argument("--frames", type=int, default=100, help="frames in the stack")
     bench.add_argument("--baseline-frames", type=int, default=10,
                        help="frames timed for the pyFAI per-frame baseline")
