@@ -34,6 +34,7 @@ _LAZY = {
     "MCConfig": "saxs.montecarlo",
     "monte_carlo": "saxs.montecarlo",
     "SizeDistribution": "saxs.sizedist",
+    "fit_curve": "saxs.fitting",
     "write_result": "saxs.io.results",
     "read_result": "saxs.io.results",
     "read_distribution": "saxs.io.results",
@@ -45,13 +46,13 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "Curve", "Geometry", "Header", "InputError", "SaxsError", "Step",
     "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
     "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
-    "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution",
+    "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution", "fit_curve",
     "write_result", "read_result", "read_distribution",
     "Population", "SampleModel", "simulate",
 ]
 
 
-_SUBPACKAGES = ("simulate", "io")
+_SUBPACKAGES = ("simulate", "io", "fitting")
 
 
 def __getattr__(name: str) -> Any:
