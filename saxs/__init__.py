@@ -46,7 +46,8 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "Curve", "Geometry", "Header", "InputError", "SaxsError", "Step",
     "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
     "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
-    "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution", "fit_curve",
+    "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution",
+    "fit_curve",
     "write_result", "read_result", "read_distribution",
     "Population", "SampleModel", "simulate",
 ]

@@ -79,7 +79,7 @@ def test_peaks_guinier_porod_compose():
 def test_fit_errors():
     q = np.linspace(0.1, 1, 5)
     curve = Curve(q, np.ones(5), np.full(5, 0.1))
-    with pytest.raises(InputError, match="lmfit.Model"):
+    with pytest.raises(InputError, match=r"lmfit\.Model"):
         saxs.fit_curve(curve, "guinier")
     with pytest.raises(InputError, match="unknown parameter"):
         saxs.fit_curve(curve, guinier(), radius=1.0)
