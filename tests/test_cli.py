@@ -70,3 +70,38 @@ def test_bench_reduce_small(capsys):
     out = capsys.readouterr().out
     assert "frames/s" in out
     assert "speed-up" in out
+
+
+def test_mc_command_writes_result_and_png(tmp_path, capsys):
+    import numpy as np
+
+    import saxs
+    from saxs.simulate.models import Population, spheres_intensity
+
+    q = np.geomspace(0.1, 7, 80)
+    intensity = spheres_intensity(q, [Population(1.1, 1e-3, 0.1, "lognormal")])
+    rng = np.random.default_rng(1)
+    good = saxs.write_curve(tmp_path / "good.dat", saxs.Curve(
+        q, intensity * (1 + 0.02 * rng.standard_normal(q.size)), 0.02 * intensity,
+        intensity_unit="1/cm", metadata={"sample": "good"}))
+    bad = tmp_path / "bad.dat"
+    bad.write_text("# q_unit = 1/nm\n0.1 1 0.1\n0.2 1 0.1\n")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("version: 1\nmc:\n  n_rep: 3\n  max_iter: 20000\n"
+                      "histogram:\n  bins: 30\n  range_nm: [0.5, 2.5]\n")
+    out = tmp_path / "out"
+    code = main(["mc", str(good), str(bad), "-c", str(config), "-o", str(out), "--seed", "3",
+                 "--rmin", "0.3", "--rmax", "4", "-q"])
+    assert code == 3  # one curve failed, the other was done
+    captured = capsys.readouterr()
+    assert "bad.dat" in captured.err
+    assert "volume-weighted mean R" in captured.out
+    dist = saxs.read_distribution(out / "good_mc.h5")
+    assert dist.n_rep == 3
+    assert dist.seed == 3
+    assert (out / "good_mc.png").stat().st_size > 10_000
+    # outputs are kept unless --overwrite
+    assert main(["mc", str(good), "-c", str(config), "-o", str(out), "-q"]) == 3
+    config.write_text("version: 1\nmc:\n  n_repetitions: 3\n")
+    assert main(["mc", str(good), "-c", str(config), "-o", str(out), "-q"]) == 1
+    assert "n_repetitions" in capsys.readouterr().err
