@@ -1,14 +1,15 @@
 """The McSAS Monte Carlo chain for spheres, compiled whole (Bressler et al. 2015,
 J. Appl. Cryst. 48, 962; the algorithm as McSAS3 implements it, MCSAS3.md §1-2).
 
-Model: I(q) = A * M(q) + b with M(q) = sum_c K_c(q), K_c(q) = V(R_c) P(q R_c) (nm^3), one
-equal volume share per contribution. A step replaces contribution c = step mod n (cycled) by
+Model: I(q) = A * M(q) + b [+ c (q_min / q)^4, optional, c >= 0] with
+M(q) = sum_c K_c(q), K_c(q) = V(R_c) P(q R_c) (nm^3), one equal volume share per contribution.
+A step replaces contribution c = step mod n (cycled) by
 a fresh radius, refits (A, b) by weighted linear least squares in closed form and keeps the
 change only if chi^2 decreases (greedy). chi^2_r = sum w (I - A M - b)^2 / N, w = 1/sigma^2.
 
 Per step the cost is O(n_q): one new K_c (n_q sphere evaluations), the sums
 S_M = sum w M, S_MM = sum w M^2, S_MI = sum w M I for the trial model, and chi^2 from the
-sums in O(1):
+sums in O(1) (with the q^-4 term, S_p, S_pp, S_pI and S_Mp as well):
 
     chi^2 = S_II - 2 A S_MI - 2 b S_I + A^2 S_MM + 2 A b S_M + b^2 S_1
 
@@ -101,10 +102,91 @@ def solve_scale_background(s1, si, sii, sm, smm, smi, b_lo, b_hi):
 
 
 @njit(cache=True)
+def solve_bounded(gram, rhs, sii, lower, upper):
+    """Minimise sii - 2 rhs.x + x.G.x over lower <= x <= upper (n <= 3), exactly.
+
+    Every pattern of active bounds is tried (each variable free, at its lower or at its upper
+    bound; infinite bounds are never active): the reduced normal equations are solved, the
+    feasible solutions compared. For a convex quadratic the best feasible stationary point of
+    some pattern is the constrained minimum (KKT). Returns (x, chi^2).
+    """
+    n = rhs.size
+    best = np.inf
+    best_x = np.zeros(n)
+    x = np.empty(n)
+    states = np.empty(n, dtype=np.int64)
+    for code in range(3**n):
+        rest = code
+        ok = True
+        for k in range(n):
+            states[k] = rest % 3  # 0 free, 1 lower, 2 upper
+            rest //= 3
+            if states[k] == 1 and not np.isfinite(lower[k]):
+                ok = False
+            if states[k] == 2 and not np.isfinite(upper[k]):
+                ok = False
+            if states[k] == 0 and lower[k] == upper[k]:
+                ok = False
+        if not ok:
+            continue
+        free = np.empty(n, dtype=np.int64)
+        n_free = 0
+        for k in range(n):
+            if states[k] == 0:
+                free[n_free] = k
+                n_free += 1
+            else:
+                x[k] = lower[k] if states[k] == 1 else upper[k]
+        if n_free:
+            a = np.empty((n_free, n_free))
+            b = np.empty(n_free)
+            for i in range(n_free):
+                b[i] = rhs[free[i]]
+                for j in range(n):
+                    if states[j] != 0:
+                        b[i] -= gram[free[i], j] * x[j]
+                for j in range(n_free):
+                    a[i, j] = gram[free[i], free[j]]
+            if abs(np.linalg.det(a)) <= 1e-300:
+                continue
+            sol = np.linalg.solve(a, b)
+            for i in range(n_free):
+                x[free[i]] = sol[i]
+                if sol[i] < lower[free[i]] or sol[i] > upper[free[i]]:
+                    ok = False
+            if not ok:
+                continue
+        value = sii
+        for i in range(n):
+            value -= 2 * rhs[i] * x[i]
+            for j in range(n):
+                value += x[i] * gram[i, j] * x[j]
+        if value < best:
+            best = value
+            best_x[:] = x
+    return best_x, best
+
+
+@njit(cache=True)
+def _fit(s1, si, sii, sm, smm, smi, sp, spp, spi, smp, b_lo, b_hi, porod):
+    """(A, b, c, chi^2): closed form for (A, b); with the q^-4 term the 3-variable solver."""
+    if not porod:
+        a, b, chi2 = solve_scale_background(s1, si, sii, sm, smm, smi, b_lo, b_hi)
+        return a, b, 0.0, chi2
+    gram = np.array([[smm, sm, smp], [sm, s1, sp], [smp, sp, spp]])
+    rhs = np.array([smi, si, spi])
+    lower = np.array([0.0, b_lo, 0.0])
+    upper = np.array([np.inf, b_hi, np.inf])
+    x, chi2 = solve_bounded(gram, rhs, sii, lower, upper)
+    return x[0], x[1], x[2], chi2
+
+
+@njit(cache=True)
 def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter, conv_crit,
-              b_lo, b_hi, seed, radii, model, stats):
+              b_lo, b_hi, seed, porod, porod_term, radii, model, stats):
     """One repetition, in place: ``radii`` (n_contrib), ``model`` (n_q) = final M(q),
-    ``stats`` = [A, b, chi2_r, steps, accepted, converged]."""
+    ``stats`` = [A, b, chi2_r, steps, accepted, converged, c]; with ``porod`` the model has
+    an extra c * porod_term (c >= 0)."""
     n_q = q.size
     state = np.empty(1, dtype=np.uint64)
     state[0] = splitmix64(np.uint64(seed)) | np.uint64(1)
@@ -115,7 +197,7 @@ def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_ite
         contribution(q, radii[c], parts[c])
         for i in range(n_q):
             model[i] += parts[c, i]
-    s1 = si = sii = sm = smm = smi = 0.0
+    s1 = si = sii = sm = smm = smi = sp = spp = spi = smp = 0.0
     for i in range(n_q):
         w = weight[i]
         s1 += w
@@ -124,7 +206,12 @@ def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_ite
         sm += w * model[i]
         smm += w * model[i] * model[i]
         smi += w * model[i] * intensity[i]
-    a, b, chi2 = solve_scale_background(s1, si, sii, sm, smm, smi, b_lo, b_hi)
+        if porod:
+            sp += w * porod_term[i]
+            spp += w * porod_term[i] * porod_term[i]
+            spi += w * porod_term[i] * intensity[i]
+            smp += w * model[i] * porod_term[i]
+    a, b, cp, chi2 = _fit(s1, si, sii, sm, smm, smi, sp, spp, spi, smp, b_lo, b_hi, porod)
     trial = np.empty(n_q)
     new_part = np.empty(n_q)
     steps = 0
@@ -134,7 +221,7 @@ def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_ite
         steps += 1
         radius = draw_radius(state, r_min, r_max, log_random)
         contribution(q, radius, new_part)
-        t_sm = t_smm = t_smi = 0.0
+        t_sm = t_smm = t_smi = t_smp = 0.0
         for i in range(n_q):
             m = model[i] - parts[c, i] + new_part[i]
             trial[i] = m
@@ -142,24 +229,29 @@ def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_ite
             t_sm += w * m
             t_smm += w * m * m
             t_smi += w * m * intensity[i]
-        t_a, t_b, t_chi2 = solve_scale_background(s1, si, sii, t_sm, t_smm, t_smi, b_lo, b_hi)
+            if porod:
+                t_smp += w * m * porod_term[i]
+        t_a, t_b, t_c, t_chi2 = _fit(s1, si, sii, t_sm, t_smm, t_smi, sp, spp, spi, t_smp,
+                                     b_lo, b_hi, porod)
         if t_chi2 < chi2:
             accepted += 1
-            a, b, chi2 = t_a, t_b, t_chi2
+            a, b, cp, chi2 = t_a, t_b, t_c, t_chi2
             radii[c] = radius
-            sm, smm, smi = t_sm, t_smm, t_smi
+            sm, smm, smi, smp = t_sm, t_smm, t_smi, t_smp
             for i in range(n_q):
                 model[i] = trial[i]
                 parts[c, i] = new_part[i]
     stats[0], stats[1], stats[2] = a, b, chi2 / n_q
     stats[3], stats[4] = steps, accepted
     stats[5] = 1.0 if chi2 / n_q <= conv_crit else 0.0
+    stats[6] = cp
 
 
 @njit(cache=True, parallel=True)
 def run_repetitions(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter,
-                    conv_crit, b_lo, b_hi, seed, radii, models, stats):
+                    conv_crit, b_lo, b_hi, seed, porod, porod_term, radii, models, stats):
     """All repetitions in parallel; repetition r is seeded with ``seed + r``."""
     for r in prange(radii.shape[0]):
         run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter,
-                  conv_crit, b_lo, b_hi, seed + r, radii[r], models[r], stats[r])
+                  conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r], models[r],
+                  stats[r])

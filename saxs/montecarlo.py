@@ -59,6 +59,8 @@ class MCConfig:
         0: fit the points as given; n > 0: rebin to n log-spaced bins first.
     contrast_per_cm2 : float
         Scattering-length-density contrast (default CdSe in ODE).
+    porod_background : bool
+        Add c (q_min / q)^4 with c >= 0 to the model (as McSAS3's fitPorodBackground).
     """
 
     radius_range_nm: tuple[float, float] | str = "auto"
@@ -75,6 +77,7 @@ class MCConfig:
     sigma_floor_rel: float = 0.01
     rebin: int = 0
     contrast_per_cm2: float = CDSE_ODE_CONTRAST_PER_CM2
+    porod_background: bool = False
 
     def __post_init__(self) -> None:
         self._check_int("n_contrib", 1)
@@ -209,11 +212,12 @@ def monte_carlo(curve: Curve, config: MCConfig | None = None) -> SizeDistributio
     n_rep, n_c, n_q = config.n_rep, config.n_contrib, data.q.size
     radii = np.empty((n_rep, n_c))
     models = np.empty((n_rep, n_q))
-    stats = np.empty((n_rep, 6))
+    stats = np.empty((n_rep, 7))
+    porod_term = (data.q[0] / data.q) ** 4
     run_repetitions(np.ascontiguousarray(data.q), np.ascontiguousarray(data.intensity),
                     np.ascontiguousarray(1.0 / data.sigma**2), r_min, r_max, config.log_random,
-                    n_c, config.max_iter, config.conv_crit, bounds[0], bounds[1], seed, radii,
-                    models, stats)
+                    n_c, config.max_iter, config.conv_crit, bounds[0], bounds[1], seed,
+                    bool(config.porod_background), porod_term, radii, models, stats)
     converged = stats[:, 5] > 0.5
     if not converged.all():
         log.warning("%d of %d repetitions stopped at max_iter = %d without reaching chi2_r <= "
@@ -221,7 +225,8 @@ def monte_carlo(curve: Curve, config: MCConfig | None = None) -> SizeDistributio
                     int((~converged).sum()), n_rep, config.max_iter, config.conv_crit,
                     float(stats[:, 2].min()))
     return SizeDistribution(
-        radii_nm=radii, scale=stats[:, 0], background=stats[:, 1], chi2_r=stats[:, 2],
+        radii_nm=radii, scale=stats[:, 0], background=stats[:, 1], porod=stats[:, 6],
+        chi2_r=stats[:, 2],
         steps=stats[:, 3].astype(np.int64), accepted=stats[:, 4].astype(np.int64),
         converged=converged, model_sum=models, q=data.q, intensity=data.intensity,
         sigma=data.sigma, radius_range_nm=(r_min, r_max), contrast_per_cm2=config.contrast_per_cm2,

@@ -90,12 +90,15 @@ class SizeDistribution:
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     sample: str = ""
+    porod: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.porod is None:
+            object.__setattr__(self, "porod", np.zeros(self.scale.size))
         if self.radii_nm.ndim != 2 or self.radii_nm.shape[0] != self.scale.size:
             raise InputError("SizeDistribution.radii_nm must be (n_rep, n_contrib) and match "
                              "scale")
-        for name in ("radii_nm", "scale", "background", "chi2_r", "model_sum", "q",
+        for name in ("radii_nm", "scale", "background", "porod", "chi2_r", "model_sum", "q",
                      "intensity", "sigma", "converged", "steps", "accepted"):
             array = np.array(getattr(self, name), copy=True)
             array.flags.writeable = False
@@ -119,8 +122,9 @@ class SizeDistribution:
 
     @property
     def model_intensity(self) -> np.ndarray:
-        """Fitted model A M(q) + b of each repetition (n_rep, n_q)."""
-        return self.scale[:, None] * self.model_sum + self.background[:, None]
+        """Fitted model A M(q) + b [+ c (q_min/q)^4] of each repetition (n_rep, n_q)."""
+        porod = self.porod[:, None] * (self.q[0] / self.q[None, :]) ** 4
+        return self.scale[:, None] * self.model_sum + self.background[:, None] + porod
 
     @property
     def model_mean(self) -> tuple[np.ndarray, np.ndarray]:
@@ -230,8 +234,8 @@ class SizeDistribution:
             moments=self._moments(edges[0], edges[-1]))
 
 
-_ARRAYS = ("radii_nm", "scale", "background", "chi2_r", "steps", "accepted", "model_sum", "q",
-           "intensity", "sigma")
+_ARRAYS = ("radii_nm", "scale", "background", "porod", "chi2_r", "steps", "accepted",
+           "model_sum", "q", "intensity", "sigma")
 _PREFIX = "mc_"
 
 

@@ -246,3 +246,23 @@ def test_alumina_usaxs_dominant_mode_matches_irena_and_sasview(shared_dir):
     log_bin = np.log(h.bin_edges_nm[1] / h.bin_edges_nm[0])
     for their_d in (irena[np.argmax(irena[:, 2]), 0], sasview[np.argmax(sasview[:, 1]), 0]):
         assert abs(np.log(ours_d_a / their_d)) < log_bin
+
+
+def test_porod_background_is_fitted():
+    q = np.geomspace(0.1, 7, 90)
+    spheres = spheres_intensity(q, [Population(1.0, 1e-3, 0.1)])
+    porod_true = 2e-3 * q**-4
+    intensity = spheres + porod_true + 0.01
+    sigma = 0.01 * intensity
+    curve = Curve(q, intensity + np.random.default_rng(2).normal(0, 1, q.size) * sigma, sigma,
+                  intensity_unit="1/cm")
+    with_porod = saxs.monte_carlo(curve, MCConfig(radius_range_nm=(0.3, 3.0), n_rep=4, seed=3,
+                                                  porod_background=True, sigma_floor_rel=0.0))
+    without = saxs.monte_carlo(curve, MCConfig(radius_range_nm=(0.3, 3.0), n_rep=4, seed=3,
+                                               sigma_floor_rel=0.0, max_iter=20000))
+    c = with_porod.porod * q[0] ** 4  # c (q_min/q)^4 = c q_min^4 q^-4
+    assert np.median(c) == pytest.approx(2e-3, rel=0.2)
+    assert with_porod.all_converged
+    assert np.median(with_porod.chi2_r) < np.median(without.chi2_r)
+    model, _ = with_porod.model_mean
+    assert np.mean(((with_porod.intensity - model) / with_porod.sigma) ** 2) < 1.2

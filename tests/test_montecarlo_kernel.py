@@ -72,10 +72,10 @@ def _synthetic(seed=0):
 def _run(q, intensity, sigma, n_rep=4, seed=5, max_iter=50_000):
     radii = np.empty((n_rep, 100))
     models = np.empty((n_rep, q.size))
-    stats = np.empty((n_rep, 6))
+    stats = np.empty((n_rep, 7))
     mean_i = abs(intensity.mean())
     mc.run_repetitions(q, intensity, 1 / sigma**2, 0.3, 5.0, True, 100, max_iter, 1.0, -mean_i,
-                       mean_i, seed, radii, models, stats)
+                       mean_i, seed, False, np.zeros_like(q), radii, models, stats)
     return radii, models, stats
 
 
@@ -118,3 +118,31 @@ def test_max_iter_flags_not_converged():
     _, _, stats = _run(q, intensity, sigma / 100, max_iter=200)
     assert np.all(stats[:, 5] == 0.0)
     assert np.all(stats[:, 3] == 200)
+
+
+def test_bounded_solver_matches_lsq_with_porod_term():
+    from scipy.optimize import lsq_linear
+
+    rng = np.random.default_rng(9)
+    q = np.geomspace(0.1, 5, 70)
+    porod = (q[0] / q) ** 4
+    for _ in range(20):
+        model = rng.uniform(0.5, 5, q.size)
+        intensity = (rng.uniform(0, 2) * model + rng.uniform(-0.3, 0.3)
+                     + rng.uniform(-0.5, 1) * porod + rng.normal(0, 0.05, q.size))
+        w = rng.uniform(0.5, 2, q.size)
+        cols = np.column_stack([model, np.ones_like(q), porod])
+        gram = (cols * w[:, None]).T @ cols
+        rhs = (cols * w[:, None]).T @ intensity
+        sii = float(np.sum(w * intensity**2))
+        lower, upper = np.array([0.0, -0.2, 0.0]), np.array([np.inf, 0.2, np.inf])
+        x, chi2 = mc.solve_bounded(gram, rhs, sii, lower, upper)
+        sw = np.sqrt(w)
+        ref = lsq_linear(cols * sw[:, None], intensity * sw, bounds=(lower, upper),
+                         method="bvls", tol=1e-15).x
+        chi2_ref = float(np.sum(w * (intensity - cols @ ref) ** 2))
+        assert np.all(x >= lower - 1e-12)
+        assert np.all(x <= upper + 1e-12)
+        assert chi2 == pytest.approx(float(np.sum(w * (intensity - cols @ x) ** 2)), rel=1e-9)
+        assert chi2 <= chi2_ref * (1 + 1e-9) + 1e-12
+        np.testing.assert_allclose(x, ref, rtol=1e-6, atol=1e-8)
