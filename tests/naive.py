@@ -104,3 +104,32 @@ def solve_scale_background(model, intensity, weight, b_lo, b_hi):
         return a, b_lo
     res = lsq_linear(design, intensity * sw, bounds=(lo, hi), method="bvls", tol=1e-15)
     return float(res.x[0]), float(res.x[1])
+
+
+def mc_chain(q, intensity, weight, r_min, r_max, n_contrib, n_steps, b_lo, b_hi, draw):
+    """The McSAS greedy chain written plainly: the whole model recomputed at every step.
+
+    ``draw()`` gives the next radius (the kernel's generator, so both see the same draws).
+    Returns the radii and (A, b, chi2_r).
+    """
+    x = np.outer(q, np.ones(1))
+
+    def part(radius):
+        xr = (x[:, 0] * radius).astype(np.longdouble)
+        f = 3 * (np.sin(xr) - xr * np.cos(xr)) / xr**3
+        return np.asarray(4 / 3 * np.pi * radius**3 * f**2, dtype=np.float64)
+
+    def fit(model):
+        a, b = solve_scale_background(model, intensity, weight, b_lo, b_hi)
+        return a, b, float(np.sum(weight * (intensity - a * model - b) ** 2))
+
+    radii = np.array([draw() for _ in range(n_contrib)])
+    a, b, chi2 = fit(sum(part(r) for r in radii))
+    for step in range(n_steps):
+        trial = radii.copy()
+        trial[step % n_contrib] = draw()
+        t = fit(sum(part(r) for r in trial))
+        if t[2] < chi2:
+            radii = trial
+            a, b, chi2 = t
+    return radii, (a, b, chi2 / q.size)
