@@ -35,6 +35,7 @@ _LAZY = {
     "monte_carlo": "saxs.montecarlo",
     "SizeDistribution": "saxs.sizedist",
     "fit_curve": "saxs.fitting",
+    "find_bragg_peaks": "saxs.bragg",
     "write_result": "saxs.io.results",
     "read_result": "saxs.io.results",
     "read_distribution": "saxs.io.results",
@@ -47,7 +48,7 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
     "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
     "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution",
-    "fit_curve",
+    "fit_curve", "find_bragg_peaks",
     "write_result", "read_result", "read_distribution",
     "Population", "SampleModel", "simulate",
 ]

@@ -1,0 +1,94 @@
+"""Bragg peaks: finding, indexing and d-spacings on simulated and real (LLC) curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import saxs
+from saxs.bragg import PHASES, index_peaks
+from saxs.simulate.models import (
+    BraggPeak,
+    BroadPeak,
+    FlatBackground,
+    Population,
+    SampleModel,
+    spheres_intensity,
+)
+
+Q = np.linspace(0.15, 7, 500)
+
+
+def _noisy(intensity, seed, rel=0.01, floor=1e-3):
+    sigma = rel * intensity + floor
+    noisy = intensity + np.random.default_rng(seed).normal(0, 1, intensity.size) * sigma
+    return saxs.Curve(Q, noisy, sigma)
+
+
+def _precursor(height=3.0):
+    return SampleModel((BraggPeak(1.84, 0.06, height), BraggPeak(3.69, 0.08, height / 5),
+                        BroadPeak(0.3, 0.25, 8.0, 2e-4, 3.0), FlatBackground(0.03)))
+
+
+def test_simulated_lamellar_precursor():
+    """SCIENCE.md: peaks at 1.84 and 3.69 1/nm, lamellar, d = 3.41 nm."""
+    found = saxs.find_bragg_peaks(_noisy(_precursor().intensity(Q), 1))
+    assert found.phase == "lamellar"
+    assert found.miller_ratios == (1.0, 2.0)
+    assert found.d_spacing_nm == pytest.approx(3.41, abs=0.05)
+    assert 0 < found.d_spacing_err_nm < 0.05
+    assert [p.q for p in found.peaks] == pytest.approx([1.84, 3.69], abs=0.01)
+    assert found.peaks[0].fwhm == pytest.approx(0.06, rel=0.2)
+
+
+def test_negative_controls():
+    spheres = spheres_intensity(Q, [Population(1.2, 2e-3, 0.1, "lognormal")]) + 0.03
+    assert saxs.find_bragg_peaks(_noisy(spheres, 2, floor=0)).phase == "none"
+    flat = np.ones(Q.size)
+    assert saxs.find_bragg_peaks(_noisy(flat, 3, floor=0)).phase == "none"
+
+
+def test_indexing_rules():
+    hexagonal = np.array([1.0, np.sqrt(3), 2.0]) * 2.5
+    assert index_peaks(hexagonal, np.full(3, 1e-3))[0] == "hexagonal"
+    # 1 : sqrt3 is hexagonal, not Pn3m sqrt2 : sqrt6 (fewer missing reflections)
+    assert index_peaks(hexagonal[:2], np.full(2, 1e-3))[0] == "hexagonal"
+    pn3m = np.sqrt([2, 3, 4, 6]) * 1.1
+    assert index_peaks(pn3m, np.full(4, 1e-4))[0] == "cubic Pn3m"
+    ia3d = np.sqrt([6, 8, 14, 16]) * 0.7
+    assert index_peaks(ia3d, np.full(4, 1e-4))[0] == "cubic Ia3d"
+    assert index_peaks(np.array([1.0, 1.9]), np.full(2, 1e-4))[0] == "unindexed"
+    assert index_peaks(np.array([1.0]), np.array([1e-3]))[0] == "unindexed"
+    assert set(PHASES) >= {"lamellar", "hexagonal", "cubic Pn3m", "cubic Ia3d", "cubic Im3m"}
+
+
+def _lorentz_centres(path):
+    rows = [line.split("\t") for line in path.read_text(encoding="latin-1").splitlines()]
+    return [float(r[2]) for r in rows if len(r) > 2 and r[1] == "xc"]
+
+
+@pytest.mark.parametrize("name", ["OTAC_070wtp_T025", "OTAC_090wtp_T010"])
+def test_real_hexagonal_phases(shared_dir, name):
+    """Giess et al. 2022 LLC data: hexagonal, positions within 1 % of the authors' Lorentz fits."""
+    base = shared_dir / "data" / "real" / "llc_bragg_giess2022"
+    found = saxs.find_bragg_peaks(saxs.read_curve(base / f"{name}.pdh"))
+    assert found.phase == "hexagonal"
+    centres = _lorentz_centres(base / f"{name}_lorentz.txt")
+    assert [p.q for p in found.peaks] == pytest.approx(centres, rel=0.01)
+
+
+def test_real_dilute_and_order_disorder(shared_dir):
+    base = shared_dir / "data" / "real" / "llc_bragg_giess2022"
+    assert saxs.find_bragg_peaks(saxs.read_curve(base / "OTAB_010wtp_T025_no_peaks.pdh")
+                                 ).phase == "none"
+    ordered = saxs.find_bragg_peaks(saxs.read_curve(base / "OTAB_078wtp_T058.pdh"))
+    disordered = saxs.find_bragg_peaks(saxs.read_curve(base / "OTAB_078wtp_T060.pdh"))
+    assert len(ordered.peaks) == 1
+    centre = _lorentz_centres(base / "OTAB_078wtp_T058_lorentz.txt")[0]
+    assert ordered.peaks[0].q == pytest.approx(centre, rel=0.01)
+    assert disordered.phase == "none"  # the 60 C correlation peak is no Bragg peak
+
+
+def test_too_few_points():
+    with pytest.raises(saxs.InputError, match="at least 20"):
+        saxs.find_bragg_peaks(saxs.Curve(Q[:10], np.ones(10), np.ones(10)))
