@@ -119,14 +119,20 @@ def run_pyfai(path: str, npt: int, n_frames: int) -> dict:
     return {"seconds": seconds, "frames": n_frames, "peak_rss_mb": _peak_rss_mb()}
 
 
-def _child(function: str, *args: object) -> dict:
+def _child(function: str, *args: object, env: dict | None = None) -> tuple[dict, float]:
+    """Run ``function(*args)`` of this module in a fresh process: (its JSON result, wall s)."""
+    import os  # noqa: PLC0415
+
     code = (f"import json, sys; from saxs_pipelines.bench import {function}; "
             f"print(json.dumps({function}(*json.loads(sys.argv[1]))))")
+    start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - start
     if out.returncode != 0:
         raise RuntimeError(f"benchmark step {function} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
 
 
 def bench_reduce(n_frames: int = 100, baseline_frames: int = 10, npt: int = 1000,
@@ -136,8 +142,8 @@ def bench_reduce(n_frames: int = 100, baseline_frames: int = 10, npt: int = 1000
         start = time.perf_counter()
         path = make_stack(Path(tmp), n_frames, shape)
         made = time.perf_counter() - start
-        ours = _child("run_ours", str(path), npt)
-        base = _child("run_pyfai", str(path), npt, baseline_frames)
+        ours, _ = _child("run_ours", str(path), npt)
+        base, _ = _child("run_pyfai", str(path), npt, baseline_frames)
     ours_rate = ours["frames"] / ours["seconds"]
     base_rate = base["frames"] / base["seconds"]
     return {"shape": list(shape), "frames": n_frames, "npt": npt, "stack_written_s": made,
@@ -180,21 +186,6 @@ def run_mc(path: str, n_rep: int, n_contrib: int, conv_crit: float) -> dict:
             "bin_edges": h.bin_edges_nm.tolist()}
 
 
-def _timed_child(env: dict | None, *args: object) -> tuple[dict, float]:
-    import os  # noqa: PLC0415
-
-    start = time.perf_counter()
-    code = ("import json, sys; from saxs_pipelines.bench import run_mc; "
-            "print(json.dumps(run_mc(*json.loads(sys.argv[1]))))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))],
-                         capture_output=True, text=True, check=False,
-                         env={**os.environ, **(env or {})})
-    wall = time.perf_counter() - start
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark step run_mc failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1]), wall
-
-
 def run_peer(peer_python: str, path: Path, n_rep: int, n_contrib: int,
              conv_crit: float) -> dict:
     """McSAS3 1.4.1 through the shared ``run_mcsas3.py`` wrapper, same curve and settings."""
@@ -220,9 +211,9 @@ def bench_mc(n_rep: int = 10, n_contrib: int = 300, conv_crit: float = 1.0,
     if not curve.is_file():
         raise FileNotFoundError(f"{curve}: the benchmark curve is missing (../shared)")
     args = (str(curve), n_rep, n_contrib, conv_crit)
-    _timed_child(None, *args)  # fills the numba cache
-    one, _ = _timed_child({"NUMBA_NUM_THREADS": "1"}, *args)
-    ours, wall = _timed_child(None, *args)
+    _child("run_mc", *args)  # fills the numba cache
+    one, _ = _child("run_mc", *args, env={"NUMBA_NUM_THREADS": "1"})
+    ours, wall = _child("run_mc", *args)
     out = {"n_rep": n_rep, "n_contrib": n_contrib, "n_points": 100,
            "saxs_s_per_rep_1_thread": one["fit_s"] / n_rep,
            "saxs_s_per_rep_all_threads": ours["fit_s"] / n_rep,

@@ -18,12 +18,10 @@ import numpy as np
 
 from saxs.curve import Curve
 from saxs.errors import InputError
+from saxs.simulate.models import DEFAULT_CONTRAST_PER_CM2 as CDSE_ODE_CONTRAST_PER_CM2
 from saxs.sizedist import SizeDistribution
 
 log = logging.getLogger(__name__)
-
-#: CdSe in 1-octadecene, X-ray contrast (SCIENCE.md: 34.7e-6 1/A^2 = 3.47e11 1/cm^2).
-CDSE_ODE_CONTRAST_PER_CM2 = 3.47e11
 BACKGROUND_MODES = ("fit", "positive", "fixed")
 MIN_POINTS = 10
 
