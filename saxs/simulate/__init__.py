@@ -8,28 +8,39 @@
 * :mod:`saxs.simulate.scenario` / :mod:`saxs.simulate.beamtime`: a YAML scenario to a whole
   beamtime folder (ID02 LIMA files, scaler files, calibration files, sample sheet, truth).
 
-Everything is seeded: the same scenario gives the same files, bit for bit.
+Everything is seeded: the same scenario gives the same files, bit for bit. The names below load
+on first use, so ``saxs.simulate.models`` alone does not pull in pyFAI.
 """
 
 from __future__ import annotations
 
-from saxs.simulate.beamtime import BeamtimeFiles, simulate_measurement, write_beamtime
-from saxs.simulate.detector import Beamstop, DetectorModel
-from saxs.simulate.measurement import Beam, Layer, Outliers, SimulatedStack, simulate_stack
-from saxs.simulate.scenario import Scenario, load_scenario, scenario_from_dict
+import importlib
+from typing import Any
+
+_LAZY = {
+    "BeamtimeFiles": "saxs.simulate.beamtime", "simulate_measurement": "saxs.simulate.beamtime",
+    "write_beamtime": "saxs.simulate.beamtime", "Beamstop": "saxs.simulate.detector",
+    "DetectorModel": "saxs.simulate.detector", "Beam": "saxs.simulate.measurement",
+    "Layer": "saxs.simulate.measurement", "Outliers": "saxs.simulate.measurement",
+    "SimulatedStack": "saxs.simulate.measurement", "simulate_stack": "saxs.simulate.measurement",
+    "Scenario": "saxs.simulate.scenario", "load_scenario": "saxs.simulate.scenario",
+    "scenario_from_dict": "saxs.simulate.scenario",
+}
 
 __all__ = [
-    "Beam",
-    "Beamstop",
-    "BeamtimeFiles",
-    "DetectorModel",
-    "Layer",
-    "Outliers",
-    "Scenario",
-    "SimulatedStack",
-    "load_scenario",
-    "scenario_from_dict",
-    "simulate_measurement",
-    "simulate_stack",
-    "write_beamtime",
+    "Beam", "Beamstop", "BeamtimeFiles", "DetectorModel", "Layer", "Outliers",
+    "Scenario", "SimulatedStack", "load_scenario", "scenario_from_dict", "simulate_measurement", "simulate_stack", "write_beamtime",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'saxs.simulate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from saxs.errors import InputError
 from saxs.units import (
@@ -423,6 +422,8 @@ class Spheres(_Scalable):
         if n_grid >= q.size // 2:
             return spheres_intensity(q, self.populations, self.contrast_per_cm2)
         grid = np.linspace(q_lo, q_hi, n_grid)
+        from scipy.interpolate import CubicSpline  # noqa: PLC0415  (import cost)
+
         spline = CubicSpline(grid, spheres_intensity(grid, self.populations,
                                                      self.contrast_per_cm2))
         return spline(q)
