@@ -29,7 +29,8 @@ _LAZY = {
 
 __all__ = [
     "Beam", "Beamstop", "BeamtimeFiles", "DetectorModel", "Layer", "Outliers",
-    "Scenario", "SimulatedStack", "load_scenario", "scenario_from_dict", "simulate_measurement", "simulate_stack", "write_beamtime",
+    "Scenario", "SimulatedStack", "load_scenario", "scenario_from_dict",
+    "simulate_measurement", "simulate_stack", "write_beamtime",
 ]
 
 
