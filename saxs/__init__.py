@@ -54,7 +54,7 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
 ]
 
 
-_SUBPACKAGES = ("simulate", "io", "fitting")
+_SUBPACKAGES = ("simulate", "io", "fitting", "sizing")
 
 
 def __getattr__(name: str) -> Any:
