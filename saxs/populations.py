@@ -1,0 +1,104 @@
+"""Populations in a Monte Carlo size distribution: significant peaks of the volume histogram.
+
+A population is a peak of the mean volume-weighted histogram (log bins) that
+
+* rises above the valleys on both sides by more than ``significance`` times the repetition
+  spread (ddof = 1 std over repetitions) of the peak bin and the valley bins combined, and
+* lies above the observability limit (MCSAS3.md §4): otherwise the data do not support it.
+
+Radii below pi / q_max are left out by default: there the data carry no size information and
+the Monte Carlo parks a little volume that acts as a flat background (MCSAS3.md §8). A thin
+tail at large radii fails the significance test. Each population is the range between the
+valleys around its peak (split at the centre of a valley bin); its radius (mode, volume-weighted mean), width (volume-weighted std)
+and volume fraction are computed per repetition from the contributions in that range, and
+reported as mean and std over repetitions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from saxs.errors import InputError
+from saxs.sizedist import SizeDistribution
+
+
+@dataclass(frozen=True)
+class Population:
+    """One population of a size distribution (lengths in nm)."""
+
+    mode_nm: float
+    mean_nm: float
+    mean_err_nm: float
+    width_nm: float
+    width_err_nm: float
+    volume_fraction: float
+    volume_fraction_err: float
+    range_nm: tuple[float, float]
+    significance: float
+
+
+def _valleys(values: np.ndarray, peak: int) -> tuple[int, int]:
+    left = peak
+    while left > 0 and values[left - 1] <= values[left]:
+        left -= 1
+    right = peak
+    while right < values.size - 1 and values[right + 1] <= values[right]:
+        right += 1
+    return left, right
+
+
+def find_populations(dist: SizeDistribution, *, bins: int = 40,
+                     range_nm: tuple[float, float] | None = None,
+                     significance: float = 3.0) -> list[Population]:
+    """The significant populations of ``dist`` (see the module docstring), smallest first."""
+    if range_nm is None:
+        range_nm = (max(dist.radius_range_nm[0], math.pi / float(dist.q[-1])),
+                    dist.radius_range_nm[1])
+    if not 0 < range_nm[0] < range_nm[1]:
+        raise InputError(f"find_populations: range_nm must satisfy 0 < min < max, got {range_nm}")
+    hist = dist.histogram(bins=bins, scale="log", range_nm=range_nm)
+    values, spread = hist.volume_fraction, hist.volume_fraction_std
+    candidates = [j for j in range(values.size)
+                  if values[j] > 0 and (j == 0 or values[j] >= values[j - 1])
+                  and (j == values.size - 1 or values[j] > values[j + 1])]
+    found: list[Population] = []
+    for peak in candidates:
+        left, right = _valleys(values, peak)
+        rise = values[peak] - max(values[left], values[right])
+        noise = math.hypot(spread[peak], max(spread[left], spread[right]))
+        score = rise / noise if noise > 0 else math.inf
+        if score < significance or values[peak] <= hist.observability[peak]:
+            continue
+        # a valley bin shared by two populations is split at its centre
+        centers = hist.bin_centers_nm
+        lo = hist.bin_edges_nm[0] if left == 0 else centers[left]
+        hi = hist.bin_edges_nm[-1] if right == values.size - 1 else centers[right]
+        found.append(_describe(dist, lo, hi, float(hist.bin_centers_nm[peak]), score))
+    return found
+
+
+def _describe(dist: SizeDistribution, lo: float, hi: float, mode: float,
+              score: float) -> Population:
+    phi_c = dist.volume_fraction_per_contribution
+    means, widths, fractions = [], [], []
+    for r in range(dist.n_rep):
+        radii = dist.radii_nm[r]
+        inside = radii[(radii >= lo) & (radii < hi)]
+        fractions.append(phi_c[r] * inside.size)
+        if inside.size:
+            means.append(inside.mean())
+            widths.append(inside.std())
+
+    def stat(values: list[float]) -> tuple[float, float]:
+        if not values:
+            return math.nan, math.nan
+        return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+    (mean, mean_err), (width, width_err), (phi, phi_err) = stat(means), stat(widths), \
+        stat(fractions)
+    return Population(mode_nm=mode, mean_nm=mean, mean_err_nm=mean_err, width_nm=width,
+                      width_err_nm=width_err, volume_fraction=phi, volume_fraction_err=phi_err,
+                      range_nm=(float(lo), float(hi)), significance=float(score))
