@@ -9,9 +9,9 @@ A population is a peak of the mean volume-weighted histogram (log bins) that
 Radii below pi / q_max are left out by default: there the data carry no size information and
 the Monte Carlo parks a little volume that acts as a flat background (MCSAS3.md §8). A thin
 tail at large radii fails the significance test. Each population is the range between the
-valleys around its peak (split at the centre of a valley bin); its radius (mode, volume-weighted mean), width (volume-weighted std)
-and volume fraction are computed per repetition from the contributions in that range, and
-reported as mean and std over repetitions.
+valleys around its peak (split at the centre of a valley bin); its radius (mode,
+volume-weighted mean), width (volume-weighted std) and volume fraction are computed per
+repetition from the contributions in that range, and reported as mean and std over repetitions.
 """
 
 from __future__ import annotations
