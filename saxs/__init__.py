@@ -6,9 +6,7 @@ names that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from saxs._lazy import lazy_attributes
 from saxs.curve import Curve, Step
 from saxs.errors import InputError, SaxsError
 from saxs.geometry import Geometry
@@ -57,16 +55,4 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
 _SUBPACKAGES = ("simulate", "io", "fitting", "sizing")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"saxs.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'saxs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBPACKAGES)

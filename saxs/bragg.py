@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lmfit
 import numpy as np
@@ -218,7 +218,7 @@ def find_bragg_peaks(curve: Curve, *, min_significance: float = 5.0,
         if any(abs(peak.q - other.q) < 0.5 * max(peak.fwhm, other.fwhm) for other in found):
             continue
         is_bragg = peak.fwhm / peak.q <= max_relative_fwhm
-        found.append(Peak(**{**peak.__dict__, "bragg": is_bragg}))
+        found.append(replace(peak, bragg=is_bragg))
     bragg = sorted((p for p in found if p.bragg), key=lambda p: p.q)
     broad = tuple(sorted((p for p in found if not p.bragg), key=lambda p: p.q))
     sample = str(curve.metadata.get("sample", ""))

@@ -184,12 +184,16 @@ class FrameStack:
             return None
         return data[0] if single else data
 
-    def iter_chunks(self, chunk_size: int = 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(positions, frames)`` chunks of at most ``chunk_size`` frames, in order."""
+    def chunk_positions(self, chunk_size: int = 16) -> list[np.ndarray]:
+        """Positions of consecutive chunks of at most ``chunk_size`` frames, in order."""
         if chunk_size < 1:
             raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
-        for start in range(0, len(self), chunk_size):
-            positions = np.arange(start, min(start + chunk_size, len(self)))
+        return [np.arange(start, min(start + chunk_size, len(self)))
+                for start in range(0, len(self), chunk_size)]
+
+    def iter_chunks(self, chunk_size: int = 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(positions, frames)`` chunks of at most ``chunk_size`` frames, in order."""
+        for positions in self.chunk_positions(chunk_size):
             yield positions, self[positions]
 
     def subset(self, key: slice | np.ndarray | list) -> FrameStack:

@@ -102,17 +102,16 @@ def prefetched_chunks(frames: FrameStack, chunk_size: int
 
     At most two chunks are in memory at once.
     """
-    starts = list(range(0, len(frames), chunk_size))
-    if not starts:
+    chunks = frames.chunk_positions(chunk_size)
+    if not chunks:
         return
 
-    def read(start: int) -> tuple[np.ndarray, np.ndarray]:
-        positions = np.arange(start, min(start + chunk_size, len(frames)))
+    def read(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return positions, frames[positions]
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="saxs-read") as pool:
-        pending = pool.submit(read, starts[0])
-        for nxt in [*starts[1:], None]:
+        pending = pool.submit(read, chunks[0])
+        for nxt in [*chunks[1:], None]:
             chunk = pending.result()
             if nxt is not None:
                 pending = pool.submit(read, nxt)

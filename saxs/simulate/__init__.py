@@ -14,8 +14,7 @@ on first use, so ``saxs.simulate.models`` alone does not pull in pyFAI.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from saxs._lazy import lazy_attributes
 
 _LAZY = {
     "BeamtimeFiles": "saxs.simulate.beamtime", "simulate_measurement": "saxs.simulate.beamtime",
@@ -34,14 +33,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'saxs.simulate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

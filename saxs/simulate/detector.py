@@ -14,7 +14,7 @@ E; the transmitted-flux monitor is I1 = g1 Phi_k t_k T_k and the incident one I0
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -204,5 +204,3 @@ class DetectorModel:
         """``n_frames`` dark frames (no beam)."""
         return np.stack([self.expose(np.zeros(self.shape), rng) for _ in range(n_frames)])
 
-
-IntensityFunction = Callable[[np.ndarray], np.ndarray]
