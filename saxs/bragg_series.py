@@ -1,0 +1,158 @@
+"""Bragg peaks followed through a series (temperature): intensity, phase changes, melting.
+
+``saxs.follow_bragg(curves, variable=[25, 50, 100])`` runs :func:`saxs.find_bragg_peaks` on
+every curve (or takes ready :class:`~saxs.bragg.BraggFindings`) and reports, per sample, the
+phase, d-spacing and the integrated intensity of the Bragg peaks (sum of the fitted areas, with
+its propagated error), relative to the first ordered sample. The phase *melts* between the last
+ordered sample and the next sample without any significant Bragg peak; a change from one
+indexed phase to another is a *phase change*.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from saxs.bragg import BraggFindings, find_bragg_peaks
+from saxs.curve import Curve
+from saxs.errors import InputError
+
+ORDERED_EXCLUDED = ("none",)
+
+
+@dataclass(frozen=True)
+class BraggPoint:
+    """The Bragg findings of one sample of the series."""
+
+    variable: float
+    sample: str
+    findings: BraggFindings
+    area: float
+    area_err: float
+    relative_area: float | None
+
+    @property
+    def ordered(self) -> bool:
+        """True when the sample shows at least one significant Bragg peak."""
+        return self.findings.phase not in ORDERED_EXCLUDED
+
+
+@dataclass(frozen=True)
+class PhaseEvent:
+    """``kind`` is "melting" (ordered -> none), "ordering" (none -> ordered) or "phase_change"."""
+
+    kind: str
+    variable_from: float
+    variable_to: float
+    phase_from: str
+    phase_to: str
+
+
+@dataclass(frozen=True, eq=False)
+class BraggSeries:
+    """Bragg findings along a series and the phase events between consecutive samples."""
+
+    variable_name: str
+    points: tuple[BraggPoint, ...]
+    events: tuple[PhaseEvent, ...]
+
+    @property
+    def melting(self) -> PhaseEvent | None:
+        """The first melting event, or None."""
+        return next((e for e in self.events if e.kind == "melting"), None)
+
+    def report(self) -> str:
+        """Plain-text summary."""
+        name = self.variable_name
+        lines = []
+        for p in self.points:
+            f = p.findings
+            d = (f"d = {f.d_spacing_nm:.3f} +- {f.d_spacing_err_nm:.3f} nm"
+                 if f.d_spacing_nm else "no d-spacing")
+            rel = "" if p.relative_area is None else f", {100 * p.relative_area:.0f} % of the first"
+            lines.append(f"{name} {p.variable:g} ({p.sample}): {f.phase}, {len(f.peaks)} Bragg "
+                         f"peak(s), {d}, area {p.area:.3g} +- {p.area_err:.2g}{rel}")
+        for e in self.events:
+            if e.kind == "melting":
+                lines.append(f"{e.phase_from} phase melts between {name} {e.variable_from:g} "
+                             f"and {e.variable_to:g}")
+            elif e.kind == "ordering":
+                lines.append(f"{e.phase_to} phase appears between {name} {e.variable_from:g} "
+                             f"and {e.variable_to:g}")
+            else:
+                lines.append(f"phase change {e.phase_from} -> {e.phase_to} between {name} "
+                             f"{e.variable_from:g} and {e.variable_to:g}")
+        return "\n".join(lines)
+
+    def table(self) -> list[dict]:
+        """One row per peak (or per sample without peaks), CSV-ready."""
+        rows = []
+        for p in self.points:
+            f = p.findings
+            base = {"sample": p.sample, self.variable_name: p.variable, "phase": f.phase,
+                    "d_spacing_nm": f.d_spacing_nm, "d_spacing_err_nm": f.d_spacing_err_nm,
+                    "total_area": p.area, "total_area_err": p.area_err}
+            if not f.peaks:
+                rows.append({**base, "peak": "", "q_nm": "", "q_err_nm": "", "fwhm_nm": "",
+                             "area": "", "area_err": "", "significance": ""})
+            for k, peak in enumerate(f.peaks):
+                rows.append({**base, "peak": k + 1, "q_nm": peak.q, "q_err_nm": peak.q_err,
+                             "fwhm_nm": peak.fwhm, "area": peak.area, "area_err": peak.area_err,
+                             "significance": peak.significance})
+        return rows
+
+
+def _findings(item: Curve | BraggFindings, k: int, options: dict) -> BraggFindings:
+    if isinstance(item, BraggFindings):
+        return item
+    if isinstance(item, Curve):
+        return find_bragg_peaks(item, **options)
+    raise InputError(f"follow_bragg: item {k} is a {type(item).__name__}; give Curves or "
+                     "BraggFindings")
+
+
+def follow_bragg(items: Sequence[Curve | BraggFindings], variable: Sequence[float], *,
+                 variable_name: str = "variable", samples: Sequence[str] | None = None,
+                 **options) -> BraggSeries:
+    """Bragg peaks through a series ordered by ``variable`` (see the module docstring).
+
+    ``options`` go to :func:`saxs.find_bragg_peaks` for the items given as curves.
+    """
+    values = np.asarray(variable, dtype=np.float64)
+    if len(items) == 0:
+        raise InputError("follow_bragg: the series is empty")
+    if values.ndim != 1 or values.size != len(items):
+        raise InputError(f"follow_bragg: {len(items)} items but {values.size} values of the "
+                         "variable; give one value per item")
+    if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
+        raise InputError(f"follow_bragg: the variable must be strictly increasing (sort the "
+                         f"series), got {values.tolist()}")
+    found = [_findings(item, k, options) for k, item in enumerate(items)]
+    names = list(samples) if samples is not None else [f.sample or f"#{k}"
+                                                       for k, f in enumerate(found)]
+    reference = None
+    points = []
+    for v, name, f in zip(values, names, found):
+        area = float(sum(p.area for p in f.peaks))
+        area_err = float(math.sqrt(sum(p.area_err**2 for p in f.peaks)))
+        if reference is None and f.peaks:
+            reference = area
+        relative = area / reference if reference else None
+        points.append(BraggPoint(float(v), str(name), f, area, area_err, relative))
+    return BraggSeries(variable_name, tuple(points), tuple(_phase_events(points)))
+
+
+def _phase_events(points: list[BraggPoint]) -> list[PhaseEvent]:
+    events = []
+    for a, b in zip(points, points[1:]):
+        pa, pb = a.findings.phase, b.findings.phase
+        if a.ordered and not b.ordered:
+            events.append(PhaseEvent("melting", a.variable, b.variable, pa, pb))
+        elif b.ordered and not a.ordered:
+            events.append(PhaseEvent("ordering", a.variable, b.variable, pa, pb))
+        elif a.ordered and pa != pb:
+            events.append(PhaseEvent("phase_change", a.variable, b.variable, pa, pb))
+    return events
