@@ -49,3 +49,126 @@ def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _histogram(dist, settings: dict):
+    rng = settings.get("range_nm")
+    return dist.histogram(bins=settings.get("bins", 40), scale=settings.get("scale", "log"),
+                          range_nm=tuple(rng) if rng else None, weighting="volume")
+
+
+def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
+    """Waterfall of volume fraction vs radius (offset curves) and population radius tracks."""
+    plt = _pyplot()
+    fig, (ax_w, ax_t) = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
+    hists = [_histogram(d, hist_settings) for d in dists]
+    step = max(float(h.volume_fraction.max()) for h in hists) * 0.6 or 1.0
+    for k, (h, v) in enumerate(zip(hists, findings.variable)):
+        offset = k * step
+        ax_w.fill_between(h.bin_centers_nm, offset, offset + h.volume_fraction, step="mid",
+                          alpha=0.6)
+        ax_w.text(h.bin_edges_nm[-1], offset, f"{v:g}", fontsize=8, va="bottom", ha="right")
+    ax_w.set(xscale="log", xlabel="radius (nm)", yticks=[],
+             ylabel=f"volume fraction per bin, offset ({findings.variable_name})",
+             title="size distributions")
+    styles = {"quantized": ("o", "-"), "continuous": ("s", "--"), "other": ("x", ":")}
+    labelled = set()
+    for track in findings.tracks:
+        marker, line = styles[track.kind]
+        label = track.kind if track.kind not in labelled else None
+        labelled.add(track.kind)
+        x = [p.variable for p in track.points]
+        y = [p.radius_nm for p in track.points]
+        ax_t.errorbar(x, y, yerr=[p.width_nm for p in track.points], fmt=marker + line,
+                      capsize=3, label=label)
+        if track.family is not None:
+            ax_t.annotate(track.family.family.name, (x[-1], y[-1]), textcoords="offset points",
+                          xytext=(6, 4), fontsize=8)
+    for event in findings.events:
+        ax_t.axvline(0.5 * (event.variable_from + event.variable_to), color="grey", lw=0.6,
+                     ls=":")
+    ax_t.set(xlabel=findings.variable_name, ylabel="population radius (nm), bars: width",
+             title="populations (dotted: events)")
+    ax_t.legend(fontsize=8)
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def plot_bragg_series(series, curves, path: Path) -> Path:
+    """I(q) of every member (offset by decades) with the Bragg peaks marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
+    for k, (point, curve) in enumerate(zip(series.points, curves)):
+        factor = 10.0 ** (-k)
+        line, = ax.plot(curve.q, curve.intensity * factor, lw=1,
+                        label=f"{series.variable_name} {point.variable:g}: {point.findings.phase}")
+        for peak in point.findings.peaks:
+            ax.plot(peak.q, np.interp(peak.q, curve.q, curve.intensity) * factor * 1.4, "v",
+                    color=line.get_color(), ms=7)
+    ax.set(xscale="log", yscale="log", xlabel="q (1/nm)",
+           ylabel="I (offset by decades)", title="Bragg peaks (triangles)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def _card_curves(ax, signal, blanks, dist) -> None:
+    labels = {"sample": "sample (reduced)", "solvent": "solvent", "empty_cell": "empty cell"}
+    for key, curve in blanks.items():
+        if curve is not None:
+            ax.plot(curve.q, curve.intensity, lw=0.8, label=labels[key])
+    ax.errorbar(signal.q, signal.intensity, signal.sigma, fmt=".", ms=2, lw=0.5,
+                label="blank-subtracted")
+    if dist is not None:
+        model, _ = dist.model_mean
+        ax.plot(dist.q, model, "r-", lw=1, label="Monte Carlo fit")
+    ax.set(xscale="log", yscale="log", ylabel=f"I ({signal.intensity_unit})")
+    ax.legend(fontsize=7)
+
+
+def sample_card(path, signal, blanks, dist, bragg, config, overwrite: bool = False) -> Path:
+    """One PNG per sample: I(q) with blanks and fit, residuals, histogram with moments."""
+    from saxs.io.atomic import atomic_path  # noqa: PLC0415
+
+    plt = _pyplot()
+    fig = plt.figure(figsize=(11, 5), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(3, 1))
+    ax_i = fig.add_subplot(grid[0, 0])
+    ax_r = fig.add_subplot(grid[1, 0], sharex=ax_i)
+    ax_h = fig.add_subplot(grid[:, 1])
+    _card_curves(ax_i, signal, blanks, dist)
+    ax_i.set_title(str(signal.metadata.get("sample", "")))
+    ax_r.set(xlabel="q (1/nm)", ylabel="(I - fit) / sigma")
+    ax_r.axhline(0, color="k", lw=0.5)
+    if dist is not None:
+        model, _ = dist.model_mean
+        ax_r.plot(dist.q, (dist.intensity - model) / dist.sigma, ".", ms=2)
+        hist = _histogram(dist, config["histogram"])
+        ax_h.bar(hist.bin_centers_nm, hist.volume_fraction, width=np.diff(hist.bin_edges_nm),
+                 yerr=hist.volume_fraction_std, alpha=0.7, error_kw={"lw": 0.7},
+                 label="volume-weighted")
+        ax_h.plot(hist.bin_centers_nm, hist.observability, "r_", ms=8,
+                  label="observability limit")
+        m = hist.moments
+        ax_h.set(xscale="log", xlabel="radius (nm)", ylabel="volume fraction")
+        ax_h.set_title(f"mean R {m['mean_nm'][0]:.3g} +- {m['mean_nm'][1]:.2g} nm, phi "
+                       f"{m['total_volume_fraction'][0]:.3g}, chi2_r {dist.chi2_r.mean():.2f}",
+                       fontsize=9)
+        ax_h.legend(fontsize=8)
+    if bragg is not None:
+        for peak in bragg.peaks:
+            ax_i.axvline(peak.q, color="m", lw=0.6, ls="--")
+        d = f", d = {bragg.d_spacing_nm:.3f} nm" if bragg.d_spacing_nm else ""
+        ax_i.set_title(f"{signal.metadata.get('sample', '')}: Bragg {bragg.phase}{d}")
+        if dist is None:
+            ax_h.axis("off")
+            ax_h.text(0.05, 0.9, "\n".join(
+                f"q = {p.q:.4f} +- {p.q_err:.4f} 1/nm, FWHM {p.fwhm:.3f}, {p.significance:.0f} "
+                "sigma" for p in bragg.peaks) or "no Bragg peak", transform=ax_h.transAxes,
+                va="top", fontsize=9)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,282 @@
+"""``saxs batch``: a whole beamtime folder through reduce -> subtract -> Monte Carlo -> series.
+
+Jobs run stage by stage (reduce, sample, series) on an executor: in this process (``jobs: 1``),
+a local process pool (``-j N``) or a Dask cluster (``--scheduler``). A failing job is recorded
+and the jobs that need its output are recorded as skipped; everything else goes on. Outputs are
+written atomically; ``resume`` skips jobs whose records prove them complete and removes the
+temporary files an interrupted run left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saxs.errors import InputError
+from saxs_pipelines.beamtime import Beamtime, Item, discover
+from saxs_pipelines.jobs import failed_record, output_paths, run_job, skipped_record
+from saxs_pipelines.records import is_complete, read_record, record_path
+
+log = logging.getLogger("saxs.batch")
+
+BLANK_KINDS = ("sample", "precursor")
+
+
+@dataclass
+class BatchResult:
+    """Records of every job of a batch, by stage."""
+
+    out: Path
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every record."""
+        return [r for stage in self.records.values() for r in stage]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Records of failed jobs."""
+        return [r for r in self.all() if r["status"] == "failed"]
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Records of jobs not run because an input failed."""
+        return [r for r in self.all() if r["status"] == "skipped"]
+
+
+def _init_worker() -> None:
+    """One thread per worker process: the pool supplies the parallelism."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+class Executor:
+    """Runs job specs in this process, a local process pool, or on a Dask cluster."""
+
+    def __init__(self, kind: str = "local", jobs: int = 1, scheduler: str | None = None,
+                 client: Any = None) -> None:
+        if kind not in ("local", "dask"):
+            raise InputError(f"batch.executor must be 'local' or 'dask', got {kind!r}")
+        if int(jobs) < 1:
+            raise InputError(f"-j/--jobs must be >= 1, got {jobs}")
+        self.kind, self.jobs, self.scheduler, self.client = kind, int(jobs), scheduler, client
+        self._pool = None
+
+    def __enter__(self) -> Executor:
+        if self.kind == "dask" and self.client is None:
+            try:
+                from dask.distributed import Client  # noqa: PLC0415
+            except ImportError:
+                raise InputError("the Dask executor needs dask.distributed: pip install "
+                                 "'saxs[dask]'") from None
+            if not self.scheduler:
+                raise InputError("executor 'dask' needs --scheduler tcp://HOST:PORT (or "
+                                 "batch.scheduler in the config)")
+            self.client = Client(self.scheduler)
+            self._own_client = True
+        elif self.kind == "local" and self.jobs > 1:
+            import multiprocessing  # noqa: PLC0415
+            from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+            self._pool = ProcessPoolExecutor(self.jobs, initializer=_init_worker,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        if getattr(self, "_own_client", False):
+            self.client.close()
+
+    def map(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Records of the jobs, in the order they finish."""
+        if not specs:
+            return
+        if self.client is not None:
+            from dask.distributed import as_completed  # noqa: PLC0415
+
+            futures = self.client.map(run_job, specs, pure=False)
+            for future in as_completed(futures):
+                yield future.result()
+        elif self._pool is not None:
+            from concurrent.futures import as_completed  # noqa: PLC0415
+
+            for future in as_completed([self._pool.submit(run_job, s) for s in specs]):
+                yield future.result()
+        else:
+            for spec in specs:
+                yield run_job(spec)
+
+
+def _spec(stage: str, name: str, out: Path, params: dict[str, Any], inputs: dict[str, str],
+          overwrite: bool) -> dict[str, Any]:
+    return {"stage": stage, "name": name, "out": str(out), "params": params, "inputs": inputs,
+            "outputs": output_paths(out, stage, name), "overwrite": overwrite}
+
+
+def _item_dict(item: Item) -> dict[str, Any]:
+    return {"name": item.name, "kind": item.kind, "series": item.series,
+            "values": {k: v for k, v in item.values.items() if v == v},
+            "solvent_volume_fraction": item.solvent_volume_fraction}
+
+
+def plan_reduce(beamtime: Beamtime, config: dict[str, Any], out: Path,
+                overwrite: bool) -> list[dict[str, Any]]:
+    """One reduce job per stack with a raw file."""
+    specs = []
+    for item in beamtime.items:
+        if not (beamtime.root / item.file).is_file():
+            continue
+        params = {"item": _item_dict(item), "calib": beamtime.calib,
+                  "config": {k: config[k] for k in ("version", "reduce")}}
+        specs.append(_spec("reduce", item.name, out, params,
+                           {"raw": str(beamtime.root / item.file)}, overwrite))
+    return specs
+
+
+def plan_samples(beamtime: Beamtime, config: dict[str, Any], out: Path,
+                 overwrite: bool) -> list[dict[str, Any]]:
+    """One job per sample that has a blank: subtraction and analysis."""
+    specs = []
+    reduced = {i.name: output_paths(out, "reduce", i.name)["curve"] for i in beamtime.items}
+    for item in beamtime.items:
+        if item.kind not in BLANK_KINDS:
+            continue
+        inputs = {"sample": reduced[item.name]}
+        if item.blank:
+            inputs["solvent"] = reduced.get(item.blank, "")
+        if item.empty_cell:
+            inputs["empty_cell"] = reduced.get(item.empty_cell, "")
+        params = {"item": _item_dict(item), "config": config,
+                  "blank": item.blank, "empty_cell": item.empty_cell}
+        specs.append(_spec("sample", item.name, out, params, inputs, overwrite))
+    return specs
+
+
+def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite: bool,
+                done: set[str]) -> list[dict[str, Any]]:
+    """One job per series (sheet column ``series``) over its successfully analysed members."""
+    analysis = config["analysis"]
+    column = analysis["series_variable"]
+    groups: dict[str, list[Item]] = {}
+    for item in beamtime.items:
+        if item.series and item.kind in BLANK_KINDS and item.name in done:
+            groups.setdefault(item.series, []).append(item)
+    specs = []
+    for name, members in sorted(groups.items()):
+        members = [m for m in members if m.values.get(column, float("nan")) == m.values.get(
+            column, float("nan"))]
+        if not members:
+            continue
+        members.sort(key=lambda m: m.values[column])
+        kind = "sizes" if members[0].kind in analysis["mc_kinds"] else (
+            "bragg" if members[0].kind in analysis["bragg_kinds"] else None)
+        if kind is None:
+            continue
+        inputs = {m.name: output_paths(out, "sample", m.name)["result"] for m in members}
+        params = {"kind": kind, "variable_name": column, "config": config,
+                  "members": [{"name": m.name, "variable": m.values[column]} for m in members]}
+        specs.append(_spec("series", name, out, params, inputs, overwrite))
+    return specs
+
+
+def _missing_input(spec: dict[str, Any], ok: set[str]) -> str | None:
+    for role, path in spec["inputs"].items():
+        if not path or not Path(path).is_file():
+            source = Path(path).stem if path else "?"
+            why = "failed" if source not in ok else "is missing"
+            return f"its {role.replace('_', ' ')} {source!r} {why}; nothing to analyse"
+    return None
+
+
+def clean_temporaries(out: Path) -> list[Path]:
+    """Remove hidden temporary files (``.name.<token>.tmp.ext``) an interrupted run left."""
+    removed = []
+    if out.is_dir():
+        for path in out.rglob(".*.tmp*"):
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _run_stage(executor: Executor, specs: list[dict[str, Any]], resume: bool,
+               progress: Callable[[str, int], Any]) -> list[dict[str, Any]]:
+    records, todo = [], []
+    for spec in specs:
+        if resume and is_complete(spec):
+            records.append(read_record(record_path(spec)))
+        else:
+            todo.append(spec)
+    bar = progress(specs[0]["stage"] if specs else "", len(specs))
+    bar.update(len(records))
+    for record in executor.map(todo):
+        records.append(record)
+        bar.set_postfix_str(record["spec"]["name"])
+        bar.update()
+    bar.close()
+    return records
+
+
+def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    if (out / "records").is_dir() and not (resume or overwrite):
+        raise InputError(f"{out}: already holds batch results; pass --resume to continue that "
+                         "batch or --overwrite to redo it (or choose another -o)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _quiet_bar(stage: str, total: int):
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, disable=True)
+
+
+def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None = None, *,
+              resume: bool = False, overwrite: bool = False, executor: Executor | None = None,
+              progress: Callable[[str, int], Any] | None = None,
+              only: Iterable[str] | None = None) -> BatchResult:
+    """Process the beamtime folder ``root`` (see the module docstring).
+
+    ``only`` restricts the batch to the named stacks (live mode: the complete ones).
+    """
+    from saxs_pipelines.reports import write_index  # noqa: PLC0415
+
+    beamtime = discover(root, config["discovery"])
+    if only is not None:
+        keep = set(only)
+        beamtime = Beamtime(beamtime.root, tuple(i for i in beamtime.items if i.name in keep),
+                            beamtime.calib, {k: v for k, v in beamtime.problems.items()
+                                             if k in keep})
+    out = Path(out) if out is not None else beamtime.root / "processed"
+    _check_out(out, resume, overwrite)
+    for path in clean_temporaries(out):
+        log.info("removed %s left by an interrupted run", path)
+    progress = progress or _quiet_bar
+    executor = executor or Executor(config["batch"]["executor"], config["batch"]["jobs"],
+                                    config["batch"]["scheduler"])
+    write_over = overwrite or resume
+    result = BatchResult(out)
+    with executor:
+        result.records["reduce"] = _run_stage(
+            executor, plan_reduce(beamtime, config, out, write_over), resume, progress)
+        reduced_ok = {r["spec"]["name"] for r in result.records["reduce"] if r["status"] == "ok"}
+        runnable, records = [], []
+        for spec in plan_samples(beamtime, config, out, write_over):
+            name = spec["name"]
+            if name in beamtime.problems:
+                records.append(failed_record(spec, beamtime.problems[name]))
+            elif (why := _missing_input(spec, reduced_ok)) is not None:
+                records.append(skipped_record(spec, why))
+            else:
+                runnable.append(spec)
+        records += _run_stage(executor, runnable, resume, progress)
+        result.records["sample"] = records
+        done = {r["spec"]["name"] for r in records if r["status"] == "ok"}
+        result.records["series"] = _run_stage(
+            executor, plan_series(beamtime, config, out, write_over, done), resume, progress)
+    write_index(out, beamtime, result)
+    return result

@@ -1,0 +1,160 @@
+"""The batch's jobs. A job is a plain, JSON-able dict (a *spec*) run by :func:`run_job` in any
+process (local pool or Dask worker); it writes its outputs atomically, then its record.
+
+Stages: ``reduce`` (a raw stack -> reduced curve), ``sample`` (blank subtraction, Monte Carlo
+size distribution and/or Bragg peaks, per-sample card), ``series`` (series findings, tables,
+plots). Every spec holds ``stage``, ``name``, ``out``, ``params`` (everything that shapes the
+result, including the effective configuration), ``inputs`` and ``outputs`` (name -> path),
+and ``overwrite`` (whether existing outputs may be replaced).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from saxs_pipelines.records import SCHEMA, fingerprints, versions, write_record
+
+log = logging.getLogger("saxs.batch")
+
+
+def _reducer(params: dict[str, Any], frames):
+    import saxs  # noqa: PLC0415
+
+    calib, cfg = params["calib"], params["config"]["reduce"]
+    geometry = (saxs.Geometry.from_poni(calib["poni"], frames.geometry.shape)
+                if calib.get("poni") else frames.geometry)
+    return saxs.Reducer(geometry, mask=calib.get("mask") or None, dark=calib.get("dark"),
+                        flat=calib.get("flat"), npt=cfg["npt"], method=tuple(cfg["method"]),
+                        frame_threshold=cfg["frame_threshold"],
+                        zinger_threshold=cfg["zinger_threshold"],
+                        intensity_unit=cfg["intensity_unit"])
+
+
+def _reduce(spec: dict[str, Any]) -> None:
+    import saxs  # noqa: PLC0415
+
+    params = spec["params"]
+    item = params["item"]
+    frames = saxs.read_frames(spec["inputs"]["raw"])
+    curve = _reducer(params, frames).reduce(frames)
+    meta = {**curve.metadata, "sample": item["name"], "kind": item["kind"],
+            "series": item["series"], **{k: v for k, v in item["values"].items() if v == v}}
+    curve = curve.replace(metadata=meta)
+    saxs.write_curve(spec["outputs"]["curve"], curve, overwrite=spec["overwrite"],
+                     extra={"config": params["config"], "versions": versions()})
+
+
+def _subtracted(spec: dict[str, Any]):
+    import saxs  # noqa: PLC0415
+
+    params, inputs = spec["params"], spec["inputs"]
+    cfg = params["config"]["subtract"]
+    item = params["item"]
+    sample = saxs.read_curve(inputs["sample"])
+    solvent = saxs.read_curve(inputs["solvent"])
+    empty = saxs.read_curve(inputs["empty_cell"]) if "empty_cell" in inputs and \
+        cfg["two_step"] else None
+    signal = saxs.subtract_blanks(sample, solvent, empty,
+                                  solvent_volume_fraction=item["solvent_volume_fraction"],
+                                  interpolate=cfg["interpolate"])
+    if cfg["divide_thickness"]:
+        signal = saxs.divide_thickness(signal, item["values"]["thickness_cm"])
+    return signal, {"sample": sample, "solvent": solvent, "empty_cell": empty}
+
+
+def _findings_dict(value) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _findings_dict(getattr(value, f.name))
+                for f in dataclasses.fields(value) if f.name != "background"}
+    if isinstance(value, (list, tuple)):
+        return [_findings_dict(v) for v in value]
+    return value
+
+
+def _sample(spec: dict[str, Any]) -> None:
+    import saxs  # noqa: PLC0415
+    from saxs_pipelines.config import mc_config  # noqa: PLC0415
+    from saxs_pipelines.plots import sample_card  # noqa: PLC0415
+
+    params = spec["params"]
+    config, item = params["config"], params["item"]
+    signal, blanks = _subtracted(spec)
+    dist = bragg = None
+    extra: dict[str, Any] = {"config": config, "versions": versions()}
+    if item["kind"] in config["analysis"]["mc_kinds"]:
+        dist = saxs.monte_carlo(signal, mc_config(config["mc"]))
+        pops = saxs.find_populations(dist, bins=config["analysis"]["populations"]["bins"],
+                                     significance=config["analysis"]["populations"][
+                                         "significance"])
+        extra["populations"] = _findings_dict(pops)
+    if item["kind"] in config["analysis"]["bragg_kinds"]:
+        bragg = saxs.find_bragg_peaks(signal, **config["analysis"]["bragg"])
+        extra["bragg"] = _findings_dict(bragg)
+    saxs.write_result(spec["outputs"]["result"], signal, dist, extra=extra,
+                      overwrite=spec["overwrite"])
+    sample_card(spec["outputs"]["card"], signal, blanks, dist, bragg, config,
+                overwrite=spec["overwrite"])
+
+
+def _series(spec: dict[str, Any]) -> None:
+    from saxs_pipelines.series import run_series  # noqa: PLC0415
+
+    run_series(spec)
+
+
+STAGES = {"reduce": _reduce, "sample": _sample, "series": _series}
+
+
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one job, write its record, return the record. Errors are recorded, not raised."""
+    started = time.time()
+    record: dict[str, Any] = {"schema": SCHEMA, "spec": spec, "status": "ok",
+                              "host": socket.gethostname(), "pid": os.getpid(),
+                              "started": started, "versions": versions(),
+                              "inputs": fingerprints(spec.get("inputs", {}))}
+    try:
+        STAGES[spec["stage"]](spec)
+    except Exception as exc:  # noqa: BLE001  (one bad item must not stop the batch)
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc())
+        log.error("%s %s failed: %s", spec["stage"], spec["name"], exc)
+    record["seconds"] = time.time() - started
+    record["outputs"] = (fingerprints(spec["outputs"]) if record["status"] == "ok" else {})
+    record["record"] = str(write_record(record))
+    return record
+
+
+def skipped_record(spec: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Record a job that could not run because something it needs failed or is missing."""
+    record = {"schema": SCHEMA, "spec": spec, "status": "skipped", "error": reason,
+              "started": time.time(), "seconds": 0.0, "versions": versions(),
+              "inputs": {}, "outputs": {}}
+    record["record"] = str(write_record(record))
+    return record
+
+
+def failed_record(spec: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Record a job that failed before it could start (e.g. a blank missing from the sheet)."""
+    record = skipped_record(spec, reason)
+    record["status"] = "failed"
+    record["record"] = str(write_record(record))
+    return record
+
+
+def output_paths(out: Path, stage: str, name: str) -> dict[str, str]:
+    """Output files of a job."""
+    if stage == "reduce":
+        return {"curve": str(out / "reduced" / f"{name}.h5")}
+    if stage == "sample":
+        return {"result": str(out / "samples" / f"{name}.h5"),
+                "card": str(out / "samples" / f"{name}.png")}
+    base = out / "series" / name
+    return {"report": str(base / "findings.txt"), "table": str(base / "table.csv"),
+            "plot": str(base / "series.png"), "json": str(base / "findings.json")}

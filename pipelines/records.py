@@ -1,0 +1,99 @@
+"""Job records: one JSON file per job with its parameters, inputs, outputs, status and timings.
+
+A record is written (atomically) after its job has finished, successfully or not. ``--resume``
+trusts a job only when its record says "ok", every recorded output still has the recorded size
+and SHA-256, and the inputs are unchanged; anything else is run again. ``saxs reprocess RECORD``
+runs the job stored in a record once more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from saxs.errors import InputError
+from saxs.io.atomic import atomic_path
+
+SCHEMA = 1
+
+
+def record_path(spec: dict[str, Any]) -> Path:
+    """Where the record of ``spec`` lives: ``OUT/records/<stage>/<name>.json``."""
+    return Path(spec["out"]) / "records" / spec["stage"] / f"{spec['name']}.json"
+
+
+def fingerprint(path: str | os.PathLike) -> dict[str, Any] | None:
+    """Size and SHA-256 of a file, or None when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def fingerprints(paths: dict[str, str]) -> dict[str, Any]:
+    """Fingerprint of every named file."""
+    return {key: fingerprint(path) for key, path in paths.items()}
+
+
+def versions() -> dict[str, str]:
+    """Versions of the package and the libraries that shape the numbers."""
+    from importlib import metadata  # noqa: PLC0415
+
+    out = {"python": platform.python_version()}
+    for name in ("saxs", "numpy", "scipy", "numba", "pyFAI", "fabio", "h5py", "lmfit"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_record(record: dict[str, Any]) -> Path:
+    """Write the record of a finished job (replacing an older one)."""
+    path = record_path(record["spec"])
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str))
+    return path
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A record written by :func:`write_record`."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: record not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a job record ({exc})") from None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA or "spec" not in record:
+        raise InputError(f"{path}: not a job record of schema {SCHEMA}")
+    return record
+
+
+def is_complete(spec: dict[str, Any]) -> bool:
+    """True when the job's record is "ok" and its inputs and outputs are as recorded."""
+    path = record_path(spec)
+    if not path.is_file():
+        return False
+    try:
+        record = read_record(path)
+    except InputError:
+        return False
+    if record.get("status") != "ok":
+        return False
+    if record["spec"].get("params") != spec.get("params"):
+        return False
+    if record.get("inputs") != fingerprints(spec.get("inputs", {})):
+        return False
+    outputs = record.get("outputs") or {}
+    return bool(outputs) and all(
+        value is not None and fingerprint(spec["outputs"][key]) == value
+        for key, value in outputs.items())
