@@ -84,48 +84,56 @@ def _cmd_mc(args: argparse.Namespace) -> int:
     return EXIT_FAILED_ITEMS if failures else EXIT_OK
 
 
-def _print_mc_bench(args: argparse.Namespace) -> None:
+def _mc_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
     import os  # noqa: PLC0415
 
     from saxs_pipelines.bench import bench_mc  # noqa: PLC0415
 
     peer = args.peer_python or os.environ.get("SAXS_PEER_PYTHON")
     r = bench_mc(peer_python=peer)
-    print(f"Monte Carlo benchmark: {r['n_points']} points, {r['n_contrib']} contributions, "
-          f"{r['n_rep']} repetitions, conv_crit 1 (peer synthetic Gaussian spheres)")
-    print(f"  saxs: {r['saxs_s_per_rep_1_thread'] * 1e3:.2f} ms per repetition (1 thread), "
-          f"{r['saxs_s_per_rep_all_threads'] * 1e3:.2f} ms (all threads); whole process "
-          f"{r['saxs_process_wall_s']:.2f} s (numba cache warm, loading it "
-          f"{r['saxs_kernel_load_s']:.2f} s); mean steps "
-          f"{r['saxs_steps_mean']:.0f}, chi2_r {r['saxs_chi2_r_mean']:.3f}")
-    if "mcsas3_s_per_rep" in r:
-        print(f"  McSAS3: {r['mcsas3_s_per_rep'] * 1e3:.0f} ms per repetition; whole process "
-              f"{r['mcsas3_process_wall_s']:.2f} s")
-        print(f"  speed-up: {r['speedup_per_rep_1_thread']:.0f}x per repetition (1 thread), "
-              f"{r['speedup_process']:.1f}x whole process")
-    else:
+    print(f"Monte Carlo: {r['n_points']} points, {r['n_contrib']} contributions, "
+          f"{r['n_rep']} repetitions, conv_crit 1 (peer synthetic Gaussian spheres); mean "
+          f"steps {r['saxs_steps_mean']:.0f}, chi2_r {r['saxs_chi2_r_mean']:.3f}, numba cache "
+          f"load {r['saxs_kernel_load_s']:.2f} s")
+    peer_rep = r.get("mcsas3_s_per_rep")
+    peer_proc = r.get("mcsas3_process_wall_s")
+    rows = [("MC s/repetition, 1 thread", f"{r['saxs_s_per_rep_1_thread'] * 1e3:.2f} ms",
+             "McSAS3 1.4.1", f"{peer_rep * 1e3:.0f} ms" if peer_rep else "not run",
+             f"{r['speedup_per_rep_1_thread']:.0f}x" if peer_rep else "-", ""),
+            ("MC s/repetition, all threads", f"{r['saxs_s_per_rep_all_threads'] * 1e3:.2f} ms",
+             "", "", "", ""),
+            ("MC whole process", f"{r['saxs_process_wall_s']:.2f} s", "McSAS3 1.4.1",
+             f"{peer_proc:.2f} s" if peer_proc else "not run",
+             f"{r['speedup_process']:.1f}x" if peer_proc else "-", "")]
+    if not peer_rep:
         print("  McSAS3 not run: pass --peer-python PEER_VENV/bin/python (../shared/peers)")
+    return rows
+
+
+def _reduce_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    from saxs_pipelines.bench import bench_reduce  # noqa: PLC0415
+
+    shape = tuple(args.shape)
+    print(f"reduce: {args.frames} frames of {shape[0]} x {shape[1]} uint32, bitshuffle-LZ4; "
+          f"pyFAI per-frame baseline on {args.baseline_frames} frames")
+    r = bench_reduce(args.frames, args.baseline_frames, args.npt, shape, args.workdir)
+    return [("reduce a stack (read, average, reject, integrate)",
+             f"{r['saxs_reduce_frames_per_s']:.1f} frames/s",
+             "pyFAI integrate1d per frame", f"{r['pyfai_per_frame_frames_per_s']:.1f} frames/s",
+             f"{r['speedup']:.1f}x",
+             f"{r['saxs_reduce_peak_rss_mb']:.0f} / {r['pyfai_peak_rss_mb']:.0f} MB")]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from saxs_pipelines.bench import bench_reduce  # noqa: PLC0415
-
-    if args.what == "mc":
-        _print_mc_bench(args)
-    if args.what == "reduce":
-        shape = tuple(args.shape)
-        print(f"reduce benchmark: {args.frames} frames of {shape[0]} x {shape[1]} uint32, "
-              f"bitshuffle-LZ4; pyFAI per-frame baseline on {args.baseline_frames} frames")
-        r = bench_reduce(args.frames, args.baseline_frames, args.npt, shape, args.workdir)
-        rows = [("saxs Reducer.reduce (read + average + reject + integrate)",
-                 f"{r['saxs_reduce_frames_per_s']:.1f} frames/s",
-                 f"{r['saxs_reduce_peak_rss_mb']:.0f} MB"),
-                ("pyFAI integrate1d per frame (read + integrate)",
-                 f"{r['pyfai_per_frame_frames_per_s']:.1f} frames/s",
-                 f"{r['pyfai_peak_rss_mb']:.0f} MB")]
-        for name, rate, mem in rows:
-            print(f"  {name:<60} {rate:>16} {mem:>9} peak")
-        print(f"  speed-up: {r['speedup']:.1f}x")
+    rows = []
+    if args.what in ("all", "reduce"):
+        rows += _reduce_rows(args)
+    if args.what in ("all", "mc"):
+        rows += _mc_rows(args)
+    header = ("benchmark", "saxs", "baseline", "baseline value", "ratio", "peak RSS")
+    widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     return EXIT_OK
 
 
@@ -161,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=_cmd_mc)
     bench = sub.add_parser("bench", help="speed and memory benchmarks",
                            description="Benchmarks (each step in its own process).")
-    bench.add_argument("what", choices=["reduce", "mc"], help="which benchmark")
+    bench.add_argument("what", nargs="?", default="all", choices=["all", "reduce", "mc"],
+                       help="which benchmark (default: all, one table)")
     bench.add_argument("--peer-python", help="python of a McSAS3 1.4.1 venv for 'mc' "
                        "(or SAXS_PEER_PYTHON)")
     bench.add_argument("--frames", type=int, default=100, help="frames in the stack")
@@ -173,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workdir", help="folder for the temporary stack")
     _add_common(bench)
     bench.set_defaults(func=_cmd_bench)
+    from saxs_pipelines.commands import add_parsers  # noqa: PLC0415
+
+    add_parsers(sub, _add_common)
     return parser
 
 

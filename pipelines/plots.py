@@ -57,20 +57,32 @@ def _histogram(dist, settings: dict):
                           range_nm=tuple(rng) if rng else None, weighting="volume")
 
 
+def _log_radius_axis(ax) -> None:
+    """Log radius axis with plain numbers (0.5, 1, 2) instead of powers of ten."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: PLC0415
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
     """Waterfall of volume fraction vs radius (offset curves) and population radius tracks."""
     plt = _pyplot()
     fig, (ax_w, ax_t) = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
-    hists = [_histogram(d, hist_settings) for d in dists]
-    step = max(float(h.volume_fraction.max()) for h in hists) * 0.6 or 1.0
+    fine = {**hist_settings, "bins": findings.settings.get("bins", hist_settings.get("bins"))}
+    hists = [_histogram(d, fine) for d in dists]
+    step = max(float(h.volume_fraction.max()) for h in hists) * 1.05 or 1.0
     for k, (h, v) in enumerate(zip(hists, findings.variable)):
         offset = k * step
         ax_w.fill_between(h.bin_centers_nm, offset, offset + h.volume_fraction, step="mid",
-                          alpha=0.6)
+                          alpha=0.5)
+        ax_w.step(h.bin_centers_nm, offset + h.volume_fraction, where="mid", color="k", lw=0.5)
         ax_w.text(h.bin_edges_nm[-1], offset, f"{v:g}", fontsize=8, va="bottom", ha="right")
-    ax_w.set(xscale="log", xlabel="radius (nm)", yticks=[],
+    ax_w.set(xlabel="radius (nm)", yticks=[],
              ylabel=f"volume fraction per bin, offset ({findings.variable_name})",
              title="size distributions")
+    _log_radius_axis(ax_w)
     styles = {"quantized": ("o", "-"), "continuous": ("s", "--"), "other": ("x", ":")}
     labelled = set()
     for track in findings.tracks:
@@ -152,7 +164,8 @@ def sample_card(path, signal, blanks, dist, bragg, config, overwrite: bool = Fal
         ax_h.plot(hist.bin_centers_nm, hist.observability, "r_", ms=8,
                   label="observability limit")
         m = hist.moments
-        ax_h.set(xscale="log", xlabel="radius (nm)", ylabel="volume fraction")
+        ax_h.set(xlabel="radius (nm)", ylabel="volume fraction")
+        _log_radius_axis(ax_h)
         ax_h.set_title(f"mean R {m['mean_nm'][0]:.3g} +- {m['mean_nm'][1]:.2g} nm, phi "
                        f"{m['total_volume_fraction'][0]:.3g}, chi2_r {dist.chi2_r.mean():.2f}",
                        fontsize=9)
