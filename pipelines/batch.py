@@ -10,6 +10,7 @@ temporary files an interrupted run left behind.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,14 +114,14 @@ class Executor:
 
 
 def _spec(stage: str, name: str, out: Path, params: dict[str, Any], inputs: dict[str, str],
-          overwrite: bool) -> dict[str, Any]:
+          *, overwrite: bool) -> dict[str, Any]:
     return {"stage": stage, "name": name, "out": str(out), "params": params, "inputs": inputs,
             "outputs": output_paths(out, stage, name), "overwrite": overwrite}
 
 
 def _item_dict(item: Item) -> dict[str, Any]:
     return {"name": item.name, "kind": item.kind, "series": item.series,
-            "values": {k: v for k, v in item.values.items() if v == v},
+            "values": {k: v for k, v in item.values.items() if not math.isnan(v)},
             "solvent_volume_fraction": item.solvent_volume_fraction}
 
 
@@ -134,7 +135,7 @@ def plan_reduce(beamtime: Beamtime, config: dict[str, Any], out: Path,
         params = {"item": _item_dict(item), "calib": beamtime.calib,
                   "config": {k: config[k] for k in ("version", "reduce")}}
         specs.append(_spec("reduce", item.name, out, params,
-                           {"raw": str(beamtime.root / item.file)}, overwrite))
+                           {"raw": str(beamtime.root / item.file)}, overwrite=overwrite))
     return specs
 
 
@@ -153,7 +154,7 @@ def plan_samples(beamtime: Beamtime, config: dict[str, Any], out: Path,
             inputs["empty_cell"] = reduced.get(item.empty_cell, "")
         params = {"item": _item_dict(item), "config": config,
                   "blank": item.blank, "empty_cell": item.empty_cell}
-        specs.append(_spec("sample", item.name, out, params, inputs, overwrite))
+        specs.append(_spec("sample", item.name, out, params, inputs, overwrite=overwrite))
     return specs
 
 
@@ -167,9 +168,8 @@ def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite
         if item.series and item.kind in BLANK_KINDS and item.name in done:
             groups.setdefault(item.series, []).append(item)
     specs = []
-    for name, members in sorted(groups.items()):
-        members = [m for m in members if m.values.get(column, float("nan")) == m.values.get(
-            column, float("nan"))]
+    for name, group in sorted(groups.items()):
+        members = [m for m in group if not math.isnan(m.values.get(column, math.nan))]
         if not members:
             continue
         members.sort(key=lambda m: m.values[column])
@@ -180,7 +180,7 @@ def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite
         inputs = {m.name: output_paths(out, "sample", m.name)["result"] for m in members}
         params = {"kind": kind, "variable_name": column, "config": config,
                   "members": [{"name": m.name, "variable": m.values[column]} for m in members]}
-        specs.append(_spec("series", name, out, params, inputs, overwrite))
+        specs.append(_spec("series", name, out, params, inputs, overwrite=overwrite))
     return specs
 
 
@@ -229,7 +229,7 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _quiet_bar(stage: str, total: int):
+def _quiet_bar(_stage: str, total: int):
     from tqdm import tqdm  # noqa: PLC0415
 
     return tqdm(total=total, disable=True)

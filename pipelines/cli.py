@@ -133,7 +133,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     header = ("benchmark", "saxs", "baseline", "baseline value", "ratio", "peak RSS")
     widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
 
 

@@ -30,7 +30,8 @@ discovery:
   # without a sample sheet: stacks matching raw_glob, classified by the first rule whose
   # pattern (shell wildcards) matches the header Title or the file name
   raw_glob: "raw/*_[0-9][0-9][0-9][0-9][0-9]*"
-  rules: []            # e.g. [{match: "*ODE*", kind: solvent}, {match: "*empty*", kind: empty_cell}]
+  # e.g. [{match: "*ODE*", kind: solvent}, {match: "*empty*", kind: empty_cell}]
+  rules: []
   # calibration files relative to the beamtime folder; wildcards allowed; null: none
   poni: null           # null: geometry from the frame headers
   mask: ["calib/mask*.edf"]
@@ -71,7 +72,8 @@ analysis:
     significance: 3.0
     n_sigma: 3.0
     max_quantized_rel_width: 0.06
-  families: null       # null: SCIENCE.md's table; or [{wavelength_nm: 403, species: "(CdSe)33"}, ...]
+  # null: SCIENCE.md's table; or [{wavelength_nm: 403, species: "(CdSe)33"}, ...]
+  families: null
   bragg:
     min_significance: 5.0
     max_relative_fwhm: 0.1

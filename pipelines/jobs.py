@@ -45,7 +45,7 @@ def _reduce(spec: dict[str, Any]) -> None:
     frames = saxs.read_frames(spec["inputs"]["raw"])
     curve = _reducer(params, frames).reduce(frames)
     meta = {**curve.metadata, "sample": item["name"], "kind": item["kind"],
-            "series": item["series"], **{k: v for k, v in item["values"].items() if v == v}}
+            "series": item["series"], **item["values"]}
     curve = curve.replace(metadata=meta)
     saxs.write_curve(spec["outputs"]["curve"], curve, overwrite=spec["overwrite"],
                      extra={"config": params["config"], "versions": versions()})
@@ -99,7 +99,7 @@ def _sample(spec: dict[str, Any]) -> None:
         extra["bragg"] = _findings_dict(bragg)
     saxs.write_result(spec["outputs"]["result"], signal, dist, extra=extra,
                       overwrite=spec["overwrite"])
-    sample_card(spec["outputs"]["card"], signal, blanks, dist, bragg, config,
+    sample_card(spec["outputs"]["card"], signal, blanks, dist, bragg, config=config,
                 overwrite=spec["overwrite"])
 
 

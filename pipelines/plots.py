@@ -73,7 +73,7 @@ def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
     fine = {**hist_settings, "bins": findings.settings.get("bins", hist_settings.get("bins"))}
     hists = [_histogram(d, fine) for d in dists]
     step = max(float(h.volume_fraction.max()) for h in hists) * 1.05 or 1.0
-    for k, (h, v) in enumerate(zip(hists, findings.variable)):
+    for k, (h, v) in enumerate(zip(hists, findings.variable, strict=True)):
         offset = k * step
         ax_w.fill_between(h.bin_centers_nm, offset, offset + h.volume_fraction, step="mid",
                           alpha=0.5)
@@ -111,7 +111,7 @@ def plot_bragg_series(series, curves, path: Path) -> Path:
     """I(q) of every member (offset by decades) with the Bragg peaks marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
-    for k, (point, curve) in enumerate(zip(series.points, curves)):
+    for k, (point, curve) in enumerate(zip(series.points, curves, strict=True)):
         factor = 10.0 ** (-k)
         line, = ax.plot(curve.q, curve.intensity * factor, lw=1,
                         label=f"{series.variable_name} {point.variable:g}: {point.findings.phase}")
@@ -140,7 +140,7 @@ def _card_curves(ax, signal, blanks, dist) -> None:
     ax.legend(fontsize=7)
 
 
-def sample_card(path, signal, blanks, dist, bragg, config, overwrite: bool = False) -> Path:
+def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = False) -> Path:
     """One PNG per sample: I(q) with blanks and fit, residuals, histogram with moments."""
     from saxs.io.atomic import atomic_path  # noqa: PLC0415
 

@@ -34,8 +34,8 @@ def _failures(out: Path, result: BatchResult) -> list[str]:
     bad = result.failed + result.skipped
     if not bad:
         return ["<p class='ok'>every job finished</p>"]
-    rows = ["<table><tr><th>stage</th><th>item</th><th>status</th><th>why</th>"
-            "<th>record</th></tr>"]
+    rows = [("<table><tr><th>stage</th><th>item</th><th>status</th><th>why</th>"
+            "<th>record</th></tr>")]
     for r in bad:
         spec = r["spec"]
         rows.append(f"<tr><td>{spec['stage']}</td><td>{html.escape(spec['name'])}</td>"
@@ -45,8 +45,8 @@ def _failures(out: Path, result: BatchResult) -> list[str]:
 
 
 def _samples(out: Path, result: BatchResult) -> list[str]:
-    rows = ["<table><tr><th>sample</th><th>kind</th><th>status</th><th>card</th><th>data</th>"
-            "<th>record</th><th>seconds</th></tr>"]
+    rows = [("<table><tr><th>sample</th><th>kind</th><th>status</th><th>card</th><th>data</th>"
+            "<th>record</th><th>seconds</th></tr>")]
     for r in sorted(result.records.get("sample", []), key=lambda r: r["spec"]["name"]):
         spec = r["spec"]
         card = spec["outputs"]["card"]
@@ -89,10 +89,10 @@ def write_index(out: Path, beamtime: Beamtime, result: BatchResult) -> Path:
     """Write ``summary.csv`` and ``index.html`` into ``out``."""
     write_text(out / "summary.csv", csv_text(summary_rows(result)), overwrite=True)
     body = [f"<h1>SAXS batch: {html.escape(str(beamtime.root))}</h1>",
-            f"<p>{len(result.all())} jobs, {len(result.failed)} failed, "
+            (f"<p>{len(result.all())} jobs, {len(result.failed)} failed, "
             f"{len(result.skipped)} skipped. {_link(out, out / 'summary.csv', 'summary.csv')}"
             f"{' | ' + _link(out, out / 'saxs.log', 'log') if (out / 'saxs.log').exists() else ''}"
-            "</p>",
+            "</p>"),
             "<h2>Problems</h2>", *_failures(out, result),
             "<h2>Series</h2>", *_series(out, result),
             "<h2>Samples</h2>", *_samples(out, result)]

@@ -10,6 +10,7 @@ indexed phase to another is a *phase change*.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ def follow_bragg(items: Sequence[Curve | BraggFindings], variable: Sequence[floa
                                                        for k, f in enumerate(found)]
     reference = None
     points = []
-    for v, name, f in zip(values, names, found):
+    for v, name, f in zip(values, names, found, strict=True):
         area = float(sum(p.area for p in f.peaks))
         area_err = float(math.sqrt(sum(p.area_err**2 for p in f.peaks)))
         if reference is None and f.peaks:
@@ -147,7 +148,7 @@ def follow_bragg(items: Sequence[Curve | BraggFindings], variable: Sequence[floa
 
 def _phase_events(points: list[BraggPoint]) -> list[PhaseEvent]:
     events = []
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         pa, pb = a.findings.phase, b.findings.phase
         if a.ordered and not b.ordered:
             events.append(PhaseEvent("melting", a.variable, b.variable, pa, pb))

@@ -38,6 +38,7 @@ magic-size families in order (:func:`saxs.sizing.assign_families`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.populations import Population, find_populations
+from saxs.series_report import series_report, series_table
 from saxs.sizedist import SizeDistribution
 from saxs.sizing import DEFAULT_FAMILIES, Assignment, Family, assign_families
 
@@ -159,14 +161,10 @@ class SeriesFindings:
 
     def report(self) -> str:
         """A plain-text summary."""
-        from saxs.series_report import series_report
-
         return series_report(self)
 
     def table(self) -> list[dict]:
         """One row per (track, sample): the CSV table of the series."""
-        from saxs.series_report import series_table
-
         return series_table(self)
 
 
@@ -349,19 +347,20 @@ def _monotonic(track: _Open, linker: _Linker) -> bool:
     if len(pts) < 2:
         return False
     moves = np.diff([p.radius_nm for p in pts])
-    beyond = all(abs(m) > linker.tolerance(a, b) for m, a, b in zip(moves, pts, pts[1:]))
+    beyond = all(abs(m) > linker.tolerance(a, b)
+                 for m, (a, b) in zip(moves, itertools.pairwise(pts), strict=True))
     one_way = bool(np.all(moves > 0) or np.all(moves < 0))
     widths = np.diff([p.width_nm for p in pts])
     errs = [linker.n_sigma * math.hypot(a.width_err_nm, b.width_err_nm)
-            for a, b in zip(pts, pts[1:])]
-    return beyond and one_way and all(dw >= -e for dw, e in zip(widths, errs))
+            for a, b in itertools.pairwise(pts)]
+    return beyond and one_way and all(dw >= -e for dw, e in zip(widths, errs, strict=True))
 
 
 def _classify(track: _Open, linker: _Linker) -> str:
     if all(track.narrow):
         radii = [p.radius_nm for p in track.points]
         span_ok = all(abs(r - radii[0]) <= linker.tolerance(track.points[0], p)
-                      for r, p in zip(radii, track.points))
+                      for r, p in zip(radii, track.points, strict=True))
         if span_ok:
             return "quantized"
     if not any(track.narrow) and _monotonic(track, linker):
@@ -372,7 +371,7 @@ def _classify(track: _Open, linker: _Linker) -> str:
 def _events(tracks: list[Track], opens: list[_Open], linker: _Linker,
             values: np.ndarray) -> list[SeriesEvent]:
     events: list[SeriesEvent] = []
-    kinds = {id(o): t for o, t in zip(opens, tracks)}
+    kinds = {id(o): t for o, t in zip(opens, tracks, strict=True)}
     shoulder_new = {id(new) for _, _, new in linker.shoulders}
     for index, old, new in linker.shoulders:
         t_old, t_new = kinds[id(old)], kinds[id(new)]
@@ -381,7 +380,7 @@ def _events(tracks: list[Track], opens: list[_Open], linker: _Linker,
                                       t_old.radius_nm, t_new.radius_nm))
     for k in range(1, values.size):
         ended = [t for t in tracks if t.kind == "quantized" and t.points[-1].index == k - 1]
-        started = [t for o, t in zip(opens, tracks) if t.kind == "quantized"
+        started = [t for o, t in zip(opens, tracks, strict=True) if t.kind == "quantized"
                    and t.points[0].index == k and id(o) not in shoulder_new]
         if ended and started:
             events.append(SeriesEvent("step", float(values[k - 1]), float(values[k]),
@@ -455,5 +454,6 @@ def _assign(tracks: list[Track], families: Sequence[Family] | None) -> list[Trac
     diameters = [2 * t.radius_nm for t in quantized]
     if np.any(np.diff(diameters) <= 0):
         return tracks
-    assigned = {id(t): a for t, a in zip(quantized, assign_families(diameters, families))}
+    matches = assign_families(diameters, families)
+    assigned = {id(t): a for t, a in zip(quantized, matches, strict=True)}
     return [Track(t.kind, t.points, t.tolerance_nm, assigned.get(id(t))) for t in tracks]

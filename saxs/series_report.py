@@ -22,8 +22,8 @@ def _family_text(track: Track) -> str:
 def series_report(findings: SeriesFindings) -> str:
     """Plain-text summary: species, events, tolerance."""
     name = findings.variable_name
-    lines = [f"Series over {name}: {len(findings.variable)} samples "
-             f"({findings.variable[0]:g} .. {findings.variable[-1]:g})",
+    lines = [(f"Series over {name}: {len(findings.variable)} samples "
+             f"({findings.variable[0]:g} .. {findings.variable[-1]:g})"),
              f"same-species tolerance: {findings.settings.get('tolerance_rule', '')}"]
     for track in findings.quantized:
         span = f"{track.variables[0]:g}..{track.variables[-1]:g}"

@@ -86,7 +86,8 @@ def test_step_shoulder_and_continuous_onset(shipped):
     assert growth.variables == (250.0, 260.0, 270.0, 280.0)
     radii = [p.radius_nm for p in growth.points]
     widths = [p.width_nm for p in growth.points]
-    assert np.all(np.diff(radii) > 0) and np.all(np.diff(widths) > 0)
+    assert np.all(np.diff(radii) > 0)
+    assert np.all(np.diff(widths) > 0)
 
 
 def test_families_in_order(shipped):
@@ -94,7 +95,9 @@ def test_families_in_order(shipped):
     names = [t.family.family.wavelength_nm for t in series.quantized]
     assert names == [403, 437, 465]
     report = series.report()
-    assert "CdSe-437" in report and "shoulder" in report and "continuous growth" in report
+    assert "CdSe-437" in report
+    assert "shoulder" in report
+    assert "continuous growth" in report
     assert "tolerance" in report
     rows = series.table()
     assert {r["family"] for r in rows} >= {"CdSe-403", "CdSe-437", "CdSe-465"}
@@ -128,7 +131,8 @@ def test_continuous_lognormal_series_has_no_quantized_steps():
              for k, r in enumerate(radii)]
     series = saxs.find_quantized_steps(dists, [250, 260, 270, 280, 290])
     assert series.quantized == ()
-    assert series.steps == () and series.shoulders == ()
+    assert series.steps == ()
+    assert series.shoulders == ()
     (growth,) = series.continuous
     assert len(growth.points) == 5
     assert series.continuous_onset == 250
@@ -155,7 +159,7 @@ def test_bad_series_input():
         saxs.find_quantized_steps([], [])
     empty = saxs.SizeDistribution(**{**vars(dist), "radii_nm": np.zeros((0, 0)),
                                      "scale": np.zeros(0)})
-    with pytest.raises(saxs.InputError, match="no contributions|must be"):
+    with pytest.raises(saxs.InputError, match=r"no contributions|must be"):
         saxs.find_quantized_steps([empty], [1])
     with pytest.raises(saxs.InputError, match="not a SizeDistribution"):
         saxs.find_quantized_steps(["x.h5"], [1])
