@@ -100,8 +100,9 @@ def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
         ax_t.axvline(0.5 * (event.variable_from + event.variable_to), color="grey", lw=0.6,
                      ls=":")
     ax_t.set(xlabel=findings.variable_name, ylabel="population radius (nm), bars: width",
-             title="populations (dotted: events)")
-    ax_t.legend(fontsize=8)
+             title="populations (dotted: events)" if findings.tracks else "no population found")
+    if labelled:
+        ax_t.legend(fontsize=8)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
     return path

@@ -59,6 +59,7 @@ def versions() -> dict[str, str]:
 def write_record(record: dict[str, Any]) -> Path:
     """Write the record of a finished job (replacing an older one)."""
     path = record_path(record["spec"])
+    record["record"] = str(path)
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str))
     return path

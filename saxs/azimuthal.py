@@ -23,11 +23,15 @@ from saxs.geometry import Geometry
 
 
 @functools.lru_cache(maxsize=16)
-def integrator_for(geometry: Geometry) -> AzimuthalIntegrator:
+def integrator_for(geometry: Geometry, role: str = "integrate") -> AzimuthalIntegrator:
     """The pyFAI integrator of ``geometry``: a generic detector, as ESRF builds it (ID02.md §4).
 
     A generic ``Detector`` carries no default dummy values (Eiger classes would mask every
     value in [-3.5, -0.5], pyFAI issue #2588). The result is cached: do not change it.
+    ``role`` keeps separate instances for integration and for the per-pixel arrays below:
+    pyFAI caches position arrays inside the integrator, and which call fills that cache first
+    changes the q bin edges in the 7th digit, so a reduction must not depend on whether the
+    simulator (or anything else) asked for pixel arrays earlier in the process.
     """
     detector = Detector(pixel1=geometry.pixel1_m, pixel2=geometry.pixel2_m,
                         max_shape=geometry.shape)
@@ -88,12 +92,12 @@ def write_poni(geometry: Geometry, path: Path, overwrite: bool = False) -> Path:
 
 def q_array_nm(geometry: Geometry) -> np.ndarray:
     """q at each pixel centre, 1/nm, shape ``geometry.shape`` (float64)."""
-    return np.asarray(integrator_for(geometry).qArray(geometry.shape), dtype=np.float64)
+    return np.asarray(integrator_for(geometry, "arrays").qArray(geometry.shape), dtype=np.float64)
 
 
 def solid_angle_sr(geometry: Geometry) -> np.ndarray:
     """Absolute solid angle of each pixel, sr (pyFAI: Omega_rel * p1 p2 / d^2)."""
-    ai = integrator_for(geometry)
+    ai = integrator_for(geometry, "arrays")
     return np.asarray(ai.solidAngleArray(geometry.shape, absolute=True), dtype=np.float64)
 
 
@@ -101,6 +105,6 @@ def polarization(geometry: Geometry, factor: float, axis_offset_rad: float = 0.0
     """pyFAI polarisation factor per pixel (1 = no polarisation loss)."""
     if not -1.0 <= factor <= 1.0:
         raise InputError(f"polarization factor must be in [-1, 1], got {factor}")
-    ai = integrator_for(geometry)
+    ai = integrator_for(geometry, "arrays")
     pol = ai.polarization(geometry.shape, factor=factor, axis_offset=axis_offset_rad)
     return np.asarray(pol, dtype=np.float64)

@@ -1,6 +1,11 @@
 """Populations in a Monte Carlo size distribution: significant peaks of the volume histogram.
 
-A population is a peak of the mean volume-weighted histogram (log bins) that
+Local maxima of the mean volume-weighted histogram (log bins) that stand significantly above
+zero and above the observability limit are merged across valleys
+that are not significant: while the shallowest valley between two neighbouring peaks dips less
+than ``significance`` times the combined repetition spread (valley bin and the lower peak),
+the two are one peak (so a broad population sampled by many noisy bins stays one population).
+A population is a merged peak that
 
 * rises above the valleys on both sides by more than ``significance`` times the repetition
   spread (ddof = 1 std over repetitions) of the peak bin and the valley bins combined, and
@@ -40,13 +45,46 @@ class Population:
     significance: float
 
 
-def _valleys(values: np.ndarray, peak: int) -> tuple[int, int]:
-    left = peak
-    while left > 0 and values[left - 1] <= values[left]:
-        left -= 1
-    right = peak
-    while right < values.size - 1 and values[right + 1] <= values[right]:
-        right += 1
+def _descend(values: np.ndarray, start: int, step: int) -> int:
+    """Walk from ``start`` in direction ``step`` while the values do not rise."""
+    k = start
+    while 0 <= k + step < values.size and values[k + step] <= values[k]:
+        k += step
+    return k
+
+
+def _merge_groups(values: np.ndarray, spread: np.ndarray, candidates: list[int],
+                  significance: float) -> list[list[int]]:
+    """Group local maxima separated by valleys shallower than ``significance`` x noise."""
+    groups = [[c] for c in candidates]
+    while len(groups) > 1:
+        worst, worst_score = None, math.inf
+        for k in range(len(groups) - 1):
+            left, right = groups[k], groups[k + 1]
+            valley = left[-1] + int(np.argmin(values[left[-1]:right[0] + 1]))
+            tops = [max(g, key=lambda j: values[j]) for g in (left, right)]
+            lower = min(tops, key=lambda j: values[j])
+            noise = math.hypot(spread[lower], spread[valley])
+            dip = values[lower] - values[valley]
+            score = dip / noise if noise > 0 else math.inf
+            if score < worst_score:
+                worst, worst_score = k, score
+        if worst_score >= significance:
+            break
+        groups[worst:worst + 2] = [groups[worst] + groups[worst + 1]]
+    return groups
+
+
+def _bounds(values: np.ndarray, groups: list[list[int]], k: int) -> tuple[int, int]:
+    group = groups[k]
+    if k > 0:
+        left = groups[k - 1][-1] + int(np.argmin(values[groups[k - 1][-1]:group[0] + 1]))
+    else:
+        left = _descend(values, group[0], -1)
+    if k < len(groups) - 1:
+        right = group[-1] + int(np.argmin(values[group[-1]:groups[k + 1][0] + 1]))
+    else:
+        right = _descend(values, group[-1], 1)
     return left, right
 
 
@@ -61,12 +99,16 @@ def find_populations(dist: SizeDistribution, *, bins: int = 40,
         raise InputError(f"find_populations: range_nm must satisfy 0 < min < max, got {range_nm}")
     hist = dist.histogram(bins=bins, scale="log", range_nm=range_nm)
     values, spread = hist.volume_fraction, hist.volume_fraction_std
+    # local maxima that stand significantly above zero and above the observability limit
     candidates = [j for j in range(values.size)
-                  if values[j] > 0 and (j == 0 or values[j] >= values[j - 1])
+                  if values[j] > max(significance * spread[j], hist.observability[j])
+                  and (j == 0 or values[j] >= values[j - 1])
                   and (j == values.size - 1 or values[j] > values[j + 1])]
+    groups = _merge_groups(values, spread, candidates, significance)
     found: list[Population] = []
-    for peak in candidates:
-        left, right = _valleys(values, peak)
+    for k, group in enumerate(groups):
+        peak = max(group, key=lambda j: values[j])
+        left, right = _bounds(values, groups, k)
         rise = values[peak] - max(values[left], values[right])
         noise = math.hypot(spread[peak], max(spread[left], spread[right]))
         score = rise / noise if noise > 0 else math.inf
