@@ -1,0 +1,29 @@
+"""``saxs demo``: the README's main command prints the SCIENCE.md findings and the report."""
+
+from __future__ import annotations
+
+import re
+
+from saxs_pipelines.cli import EXIT_OK, main
+
+
+def test_demo_prints_the_findings(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "-q"]) == EXIT_OK
+    text = capsys.readouterr().out
+    radii = [float(r) for r in re.findall(r"quantized r = (\d\.\d+)", text)]
+    assert len(radii) == 3
+    for found, expected in zip(radii, (0.87, 0.94, 1.02), strict=True):
+        assert abs(found - expected) <= 0.03
+    families = re.findall(r"-> (CdSe-\d+)", text)
+    assert families == ["CdSe-403", "CdSe-437", "CdSe-465"]
+    assert re.search(r"step r = 0\.8\d+ -> 0\.9\d+ nm between temperature_c 190 and 200", text)
+    assert re.search(r"shoulder at r = 1\.0\d+ nm appears at temperature_c 230", text)
+    assert "continuous growth from temperature_c 250" in text
+    assert re.search(r"temperature_c 25 \(precursor_t025\): lamellar, 2 Bragg peak\(s\), "
+                     r"d = 3\.4[01]\d", text)
+    assert "lamellar phase melts between temperature_c 50 and 100" in text
+    assert (out / "processed" / "index.html").is_file()
+    assert str(out / "processed" / "index.html") in text
+    # a second demo into the same folder is refused, not silently overwritten
+    assert main(["demo", "-o", str(out), "-q"]) == 1
