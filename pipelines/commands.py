@@ -80,10 +80,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
     """``saxs reprocess RECORD``: run the job stored in a record again."""
+    from saxs.errors import InputError  # noqa: PLC0415
     from saxs_pipelines.jobs import run_job  # noqa: PLC0415
     from saxs_pipelines.records import read_record  # noqa: PLC0415
 
     spec = read_record(args.record)["spec"]
+    existing = [p for p in spec["outputs"].values() if Path(p).exists()]
+    if existing and not args.overwrite:
+        raise InputError(f"{existing[0]}: exists; pass --overwrite to replace the outputs of "
+                         f"{spec['stage']} {spec['name']}")
     spec["overwrite"] = bool(args.overwrite)
     record = run_job(spec)
     print(f"{spec['stage']} {spec['name']}: {record['status']}"

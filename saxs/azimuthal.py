@@ -23,7 +23,8 @@ from saxs.geometry import Geometry
 
 
 @functools.lru_cache(maxsize=16)
-def integrator_for(geometry: Geometry, role: str = "integrate") -> AzimuthalIntegrator:
+def integrator_for(geometry: Geometry,
+                   role: str = "integrate") -> AzimuthalIntegrator:  # noqa: ARG001 (cache key)
     """The pyFAI integrator of ``geometry``: a generic detector, as ESRF builds it (ID02.md §4).
 
     A generic ``Detector`` carries no default dummy values (Eiger classes would mask every

@@ -87,12 +87,12 @@ def _outputs(out: Path) -> dict[str, object]:
 
 def _assert_same(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], list):
-            for x, y in zip(a[key], b[key], strict=True):
+    for key, value in a.items():
+        if isinstance(value, list):
+            for x, y in zip(value, b[key], strict=True):
                 np.testing.assert_array_equal(x, y, err_msg=key)
         else:
-            assert a[key] == b[key], key
+            assert value == b[key], key
 
 
 def test_batch_processes_everything(reference):
@@ -256,17 +256,20 @@ def test_dask_cluster_gives_identical_outputs(reference, config_file, tmp_path):
 
 
 def test_reprocess_a_record(reference, tmp_path, capsys):
-    shutil.copytree(reference, tmp_path / "r")
+    from saxs_pipelines.records import read_record
+
     record = reference / "out" / "records" / "sample" / "np3.json"
     before = _outputs(reference / "out")
-    assert main(["reprocess", str(record)]) == EXIT_FAILED_ITEMS  # outputs exist
-    assert "exists" in json.loads(record.read_text())["error"]
+    old = json.loads(record.read_text())
+    assert main(["reprocess", str(record)]) == 1  # its outputs exist: refused, nothing run
+    assert "--overwrite" in capsys.readouterr().err
+    assert json.loads(record.read_text()) == old
     assert main(["reprocess", str(record), "--overwrite"]) == EXIT_OK
-    assert json.loads(record.read_text())["status"] == "ok"
+    new = json.loads(record.read_text())
+    assert new["status"] == "ok"
+    assert new["started"] > old["started"]
     _assert_same(_outputs(reference / "out"), before)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
     with pytest.raises(saxs.InputError, match="not a job record"):
-        from saxs_pipelines.records import read_record
-
-        bad = tmp_path / "bad.json"
-        bad.write_text("[1, 2]")
         read_record(bad)

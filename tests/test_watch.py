@@ -53,11 +53,11 @@ def test_watch_waits_for_complete_stacks(tmp_path):
         "interval": 0.2, "settle_s": 0.5, "idle_timeout": 6.0,
         "on_update": lambda r: updates.append({x["spec"]["name"] for x in r.all()})})
     thread.start()
-    assert _wait_for(lambda: (out / "samples" / "np0.h5").is_file())
+    assert _wait_for((out / "samples" / "np0.h5").is_file)
     time.sleep(2.0)  # several polls while np1 stays incomplete
     assert not (out / "records" / "reduce" / "np1.json").exists()
     arrive("np1")  # the detector finished
-    assert _wait_for(lambda: (out / "samples" / "np1.h5").is_file())
+    assert _wait_for((out / "samples" / "np1.h5").is_file)
     thread.join(timeout=60)
     assert not thread.is_alive()
     assert "np1" not in updates[0]
