@@ -16,6 +16,14 @@
    allowed h^2 + k^2 + l^2; e.g. Kaasgaard & Drummond 2006, PCCP 8, 4957). A phase indexes the
    set if every peak matches an allowed ratio within its tolerance and the first peak is the
    first allowed reflection; with one peak the set is "unindexed".
+4b. When no phase explains every peak, each peak in turn is tried as the first order of each
+   phase: the reflections the phase predicts are looked up among the peaks found, or (for the
+   three lowest reflections) fitted at the predicted position and kept if significant at
+   ``confirm_significance`` (a few predicted positions instead of a scan of the whole curve, so
+   a lower threshold keeps the same false-alarm rate: at 3.5 sigma, < 1 % over the ~30
+   positions tried). The phase with the most
+   explained peaks minus left-out allowed reflections wins (then the smallest ratio misfit);
+   peaks it does not explain are reported as ``extra_peaks`` (a coexisting phase).
 5. d-spacing: d = 2 pi / q_1 with q_1 from a weighted fit of q_n = q_1 x ratio_n over the
    indexed peaks (for hexagonal phases d is d_10 and the lattice parameter a = 2 d / sqrt 3);
    its error is the larger of the propagated one and the scatter between the orders.
@@ -78,8 +86,10 @@ class BraggFindings:
     """Bragg peaks of one curve and the phase they index.
 
     ``phase`` is "lamellar", "hexagonal", "cubic ...", "unindexed" (Bragg peaks that no sequence
-    fits, or a single one) or "none" (no significant narrow peak). ``broad_peaks`` holds
-    significant peaks too wide to be Bragg peaks (a disordered phase's correlation peak).
+    fits, or a single one) or "none" (no significant narrow peak). ``peaks`` are the indexed
+    Bragg peaks (all of them when unindexed); ``extra_peaks`` are Bragg peaks the phase does not
+    explain (a coexisting phase); ``broad_peaks`` holds significant peaks too wide to be Bragg
+    peaks (a disordered phase's correlation peak).
     """
 
     peaks: tuple[Peak, ...]
@@ -90,6 +100,7 @@ class BraggFindings:
     broad_peaks: tuple[Peak, ...] = ()
     background: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sample: str = ""
+    extra_peaks: tuple[Peak, ...] = ()
 
 
 def smooth_background(intensity: np.ndarray, smoothness: float = 1e4,
@@ -181,9 +192,70 @@ def index_peaks(positions: np.ndarray, errors: np.ndarray, tolerance: float = 0.
     return (best[1], best[2]) if best else ("unindexed", ())
 
 
+def _predicted(data: tuple, first: Peak, ratio: float, found: list[Peak],
+               options: dict) -> Peak | None:
+    """The peak at ``first.q * ratio``: a found one, or one fitted there and confirmed.
+
+    Only positions where the matched-filter significance already reaches
+    ``confirm_significance`` are fitted (cheap, and a fit needs that much signal anyway).
+    """
+    q, intensity, sigma, window_sig = data
+    target = first.q * ratio
+    tol = options["tolerance"] * target
+    near = [p for p in found if p is not first and abs(p.q - target) <= max(tol, 3 * p.q_err)]
+    if near:
+        return min(near, key=lambda p: abs(p.q - target))
+    around = np.abs(q - target) <= tol
+    if (not options["fit"] or not around.any()
+            or window_sig[around].max() < options["confirm_significance"]):
+        return None
+    cache = options["fits"]
+    key = round(target, 4)
+    if key not in cache:
+        cache[key] = _fit_peak(q, intensity, sigma, target, first.fwhm)
+    peak = cache[key]
+    if (peak is None or abs(peak.q - target) > tol or peak.significance
+            < options["confirm_significance"]
+            or peak.fwhm / peak.q > options["max_relative_fwhm"]):
+        return None
+    return replace(peak, bragg=True)
+
+
+def _index_subset(data: tuple, found: list[Peak], options: dict):
+    """Best phase explaining a subset of the peaks (module docstring, step 4b), or None."""
+    q = data[0]
+    best = None
+    for first in found:
+        for name, sequence in PHASES.items():
+            members, ratios, skipped, misfit = [first], [1.0], 0, 0.0
+            for order, ratio in enumerate(sequence[1:], start=2):
+                if first.q * ratio > q[-1]:
+                    break
+                # fits only at the three lowest reflections: ~30 positions in all
+                peak = _predicted(data, first, ratio, found, {**options, "fit": order <= 3})
+                if peak is None:
+                    skipped += 1
+                    continue
+                members.append(peak)
+                ratios.append(ratio)
+                misfit += (peak.q / first.q / ratio - 1) ** 2
+            # trailing misses beyond the last explained reflection do not count
+            skipped = sum(1 for r in sequence[1:] if r < ratios[-1]) - (len(ratios) - 1)
+            if len(members) < 2 or len({id(m) for m in members}) < len(members):
+                continue
+            key = (len(members) - skipped, -misfit)
+            if best is None or key > best[0]:
+                best = (key, name, members, ratios)
+    if best is None or best[0][0] < 2:
+        return None
+    _, name, members, ratios = best
+    return name, members, tuple(ratios)
+
+
 def find_bragg_peaks(curve: Curve, *, min_significance: float = 5.0,
                      max_relative_fwhm: float = 0.1, q_range_nm: tuple[float, float] | None = None,
-                     tolerance: float = 0.015) -> BraggFindings:
+                     tolerance: float = 0.015, confirm_significance: float = 3.5
+                     ) -> BraggFindings:
     """Find, fit and index the Bragg peaks of ``curve``.
 
     Parameters
@@ -197,6 +269,8 @@ def find_bragg_peaks(curve: Curve, *, min_significance: float = 5.0,
         Where to look.
     tolerance : float
         Relative tolerance of the indexing ratios.
+    confirm_significance : float
+        Threshold for a reflection fitted at a position a phase predicts (step 4b).
     """
     data = curve.select(*q_range_nm) if q_range_nm else curve
     if len(data) < 20:
@@ -227,6 +301,17 @@ def find_bragg_peaks(curve: Curve, *, min_significance: float = 5.0,
     positions = np.array([p.q for p in bragg])
     errors = np.array([p.q_err for p in bragg])
     phase, ratios = index_peaks(positions, errors, tolerance)
+    extra: tuple[Peak, ...] = ()
+    if phase == "unindexed":
+        options = {"tolerance": tolerance, "confirm_significance": confirm_significance,
+                   "max_relative_fwhm": max_relative_fwhm, "fits": {}}
+        subset = _index_subset((q, intensity, sigma, significance), bragg, options)
+        if subset is not None:
+            phase, members, ratios = subset
+            extra = tuple(p for p in bragg if all(p is not m for m in members))
+            bragg = members
+            positions = np.array([p.q for p in bragg])
+            errors = np.array([p.q_err for p in bragg])
     if phase == "unindexed":
         q1, q1_err = positions[0], errors[0]
     else:
@@ -238,4 +323,4 @@ def find_bragg_peaks(curve: Curve, *, min_significance: float = 5.0,
         q1_err = max(float(1 / math.sqrt(np.sum(w))), scatter)
     d = 2 * math.pi / q1
     return BraggFindings(tuple(bragg), phase, d, d * q1_err / q1, ratios, broad, background,
-                         sample)
+                         sample, extra)

@@ -74,8 +74,9 @@ class BraggSeries:
             d = (f"d = {f.d_spacing_nm:.3f} +- {f.d_spacing_err_nm:.3f} nm"
                  if f.d_spacing_nm else "no d-spacing")
             rel = "" if p.relative_area is None else f", {100 * p.relative_area:.0f} % of the first"
+            extra = f", {len(f.extra_peaks)} unindexed extra peak(s)" if f.extra_peaks else ""
             lines.append(f"{name} {p.variable:g} ({p.sample}): {f.phase}, {len(f.peaks)} Bragg "
-                         f"peak(s), {d}, area {p.area:.3g} +- {p.area_err:.2g}{rel}")
+                         f"peak(s){extra}, {d}, area {p.area:.3g} +- {p.area_err:.2g}{rel}")
         for e in self.events:
             if e.kind == "melting":
                 lines.append(f"{e.phase_from} phase melts between {name} {e.variable_from:g} "
