@@ -158,8 +158,90 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _summary(result)
 
 
+def cmd_reduce(args: argparse.Namespace) -> int:
+    """``saxs reduce``: stacks to NXcanSAS curves (one per stack, or per frame)."""
+    import saxs  # noqa: PLC0415
+    from saxs.errors import SaxsError  # noqa: PLC0415
+
+    out = Path(args.output)
+    failures = 0
+    for name in args.frames:
+        try:
+            frames = saxs.read_frames(name, poni=args.poni)
+            reducer = saxs.Reducer(frames.geometry, mask=args.mask or None, dark=args.dark,
+                                   flat=args.flat, npt=args.npt,
+                                   intensity_unit=args.intensity_unit)
+            stem = Path(name.split("::")[0]).stem
+            curves = reducer.reduce_frames(frames) if args.per_frame else [reducer.reduce(frames)]
+            for k, curve in enumerate(curves):
+                suffix = f"_{k:05d}" if args.per_frame else ""
+                path = saxs.write_curve(out / f"{stem}{suffix}.h5", curve,
+                                        overwrite=args.overwrite)
+            dropped = [d["frame"] for d in curves[0].metadata.get("frames_dropped", [])]
+            print(f"{name}: {len(curves)} curve(s), {len(curves[-1])} q bins -> {path}"
+                  + (f" (frames dropped: {dropped})" if dropped else ""))
+        except SaxsError as exc:
+            failures += 1
+            print(f"saxs reduce: {name}: {exc}", file=sys.stderr)
+    return EXIT_FAILED_ITEMS if failures else EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``saxs analyze``: series findings from Monte Carlo result files."""
+    import saxs  # noqa: PLC0415
+    from saxs.errors import InputError  # noqa: PLC0415
+    from saxs_pipelines.series import csv_text, write_text  # noqa: PLC0415
+
+    curves = [saxs.read_curve(p) for p in args.results]
+    values = []
+    for path, curve in zip(args.results, curves, strict=True):
+        value = curve.metadata.get(args.variable)
+        if value is None:
+            raise InputError(f"{path}: no {args.variable!r} in the curve's metadata; pass "
+                             "another --variable")
+        values.append(float(value))
+    order = sorted(range(len(values)), key=values.__getitem__)
+    names = [str(curves[k].metadata.get("sample") or Path(args.results[k]).stem)
+             for k in order]
+    if args.bragg:
+        found = saxs.follow_bragg([curves[k] for k in order], [values[k] for k in order],
+                                  variable_name=args.variable, samples=names)
+    else:
+        found = saxs.find_quantized_steps(
+            [saxs.read_distribution(args.results[k]) for k in order],
+            [values[k] for k in order], variable_name=args.variable, samples=names)
+    print(found.report())
+    if args.output:
+        write_text(args.output, csv_text(found.table()), overwrite=args.overwrite)
+        print(f"table: {args.output}")
+    return EXIT_OK
+
+
 def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     """Register the beamtime commands on the ``saxs`` parser."""
+    red = sub.add_parser("reduce", help="reduce frame stacks to I(q) curves")
+    red.add_argument("frames", nargs="+", help="stacks: ID02 LIMA .h5, EDF, file.h5::/path")
+    red.add_argument("-p", "--poni", help="PONI file (default: geometry from the header)")
+    red.add_argument("-m", "--mask", action="append", help="mask file (repeatable)")
+    red.add_argument("-d", "--dark", help="dark image")
+    red.add_argument("-f", "--flat", help="flat field")
+    red.add_argument("-n", "--npt", type=int, default=500, help="q bins")
+    red.add_argument("--intensity-unit", default="arb", choices=["arb", "1/cm"])
+    red.add_argument("--per-frame", action="store_true", help="one curve per frame")
+    red.add_argument("-o", "--output", default=".", help="output folder")
+    red.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_common(red)
+    red.set_defaults(func=cmd_reduce)
+    ana = sub.add_parser("analyze", help="series findings from result files")
+    ana.add_argument("results", nargs="+", help="sample files written by saxs batch / saxs mc")
+    ana.add_argument("--variable", default="temperature_c",
+                     help="metadata key that orders the series (default temperature_c)")
+    ana.add_argument("--bragg", action="store_true",
+                     help="Bragg peaks and melting instead of size populations")
+    ana.add_argument("-o", "--output", help="CSV table to write")
+    ana.add_argument("--overwrite", action="store_true", help="replace an existing table")
+    add_common(ana)
+    ana.set_defaults(func=cmd_analyze)
     batch = sub.add_parser("batch", help="process a whole beamtime folder",
                            description="Reduce every stack, subtract blanks, fit size "
                            "distributions, analyse each series, write the report.")

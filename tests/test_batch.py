@@ -273,3 +273,41 @@ def test_reprocess_a_record(reference, tmp_path, capsys):
     bad.write_text("[1, 2]")
     with pytest.raises(saxs.InputError, match="not a job record"):
         read_record(bad)
+
+
+def test_local_process_pool_gives_identical_outputs(reference, config_file, tmp_path):
+    config = load_config(config_file)
+    result = run_batch(reference / "bt", config, tmp_path / "out",
+                       executor=Executor("local", jobs=2))
+    assert not result.failed
+    assert os.getpid() not in {r["pid"] for r in result.all()}
+    _assert_same(_outputs(tmp_path / "out"), _outputs(reference / "out"))
+    with pytest.raises(saxs.InputError, match="jobs must be >= 1"):
+        Executor("local", jobs=0)
+    with pytest.raises(saxs.InputError, match="'local' or 'dask'"):
+        Executor("slurm")
+
+
+def test_reduce_and_analyze_commands(reference, tmp_path, capsys):
+    bt, out = reference / "bt", reference / "out"
+    calib = bt / "calib"
+    raw = next((bt / "raw").glob("small_*_00003_00.h5"))  # np0 (scan 3)
+    assert main(["reduce", str(raw), "-m", str(calib / "mask_gaps.edf"), "-m",
+                 str(calib / "mask_beamstop.edf"), "-d", str(calib / "dark.edf"), "-f",
+                 str(calib / "flat.edf"), "-n", "120", "--intensity-unit", "1/cm", "-o",
+                 str(tmp_path), "-q"]) == EXIT_OK
+    ours = saxs.read_curve(tmp_path / f"{raw.stem}.h5")
+    batch = saxs.read_curve(out / "reduced" / "np0.h5")
+    np.testing.assert_array_equal(ours.intensity, batch.intensity)
+    assert main(["reduce", str(raw), "-o", str(tmp_path), "-q"]) == EXIT_FAILED_ITEMS
+    assert "exists" in capsys.readouterr().err
+    samples = sorted(str(p) for p in (out / "samples").glob("np*.h5"))
+    assert main(["analyze", *samples, "-o", str(tmp_path / "t.csv")]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert text.startswith("Series over temperature_c: 4 samples (200 .. 230)")
+    assert (tmp_path / "t.csv").read_text().startswith("track,kind,sample")
+    pre = sorted(str(p) for p in (out / "samples").glob("pre*.h5"))
+    assert main(["analyze", *pre, "--bragg"]) == EXIT_OK
+    assert "lamellar phase melts between temperature_c 25 and 100" in capsys.readouterr().out
+    assert main(["analyze", *pre, "--variable", "pressure_bar"]) == 1
+    assert "no 'pressure_bar'" in capsys.readouterr().err
