@@ -311,3 +311,24 @@ def test_reduce_and_analyze_commands(reference, tmp_path, capsys):
     assert "lamellar phase melts between temperature_c 25 and 100" in capsys.readouterr().out
     assert main(["analyze", *pre, "--variable", "pressure_bar"]) == 1
     assert "no 'pressure_bar'" in capsys.readouterr().err
+
+
+def test_without_sample_sheet_rules_classify_the_stacks(reference, tmp_path):
+    shutil.copytree(reference / "bt", tmp_path / "bt")
+    (tmp_path / "bt" / "samples.csv").unlink()
+    config = load_config({**CONFIG, "discovery": {"rules": [
+        {"match": "ode", "kind": "solvent"}, {"match": "empty", "kind": "empty_cell"},
+        {"match": "pre*", "kind": "precursor"}]}})
+    result = run_batch(tmp_path / "bt", config, tmp_path / "out")
+    assert not result.failed
+    kinds = {r["spec"]["name"]: r["spec"]["params"]["item"]["kind"]
+             for r in result.records["sample"]}
+    assert sorted(kinds.values()) == ["precursor"] * 2 + ["sample"] * 4
+    solvent = next(r for r in result.records["reduce"]
+                   if r["spec"]["params"]["item"]["kind"] == "solvent")["spec"]["name"]
+    assert all(r["spec"]["params"]["blank"] == solvent for r in result.records["sample"])
+    # the same stack reduced the same way (the subtraction differs: without a sheet the
+    # solvent's displaced-volume factor is 1)
+    ours = saxs.read_curve(tmp_path / "out" / "reduced" / "small_rayonix_00004_00.h5")
+    ref = saxs.read_curve(reference / "out" / "reduced" / "np1.h5")
+    np.testing.assert_array_equal(ours.intensity, ref.intensity)
