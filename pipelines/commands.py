@@ -63,11 +63,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     config = _config(args)
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
-    if (out / "records").is_dir() and not (args.resume or args.overwrite):
-        from saxs.errors import InputError  # noqa: PLC0415
-
-        raise InputError(f"{out}: already holds batch results; pass --resume to continue that "
-                         "batch or --overwrite to redo it (or choose another -o)")
     handler = _log_to(out)
     try:
         result = run_batch(args.beamtime, config, out, resume=args.resume,

@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from saxs_pipelines.records import SCHEMA, fingerprints, versions, write_record
+from saxs_pipelines.records import SCHEMA, fingerprints, stamps, versions, write_record
 
 log = logging.getLogger("saxs.batch")
 
@@ -118,7 +118,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {"schema": SCHEMA, "spec": spec, "status": "ok",
                               "host": socket.gethostname(), "pid": os.getpid(),
                               "started": started, "versions": versions(),
-                              "inputs": fingerprints(spec.get("inputs", {}))}
+                              "inputs": stamps(spec.get("inputs", {}))}
     try:
         STAGES[spec["stage"]](spec)
     except Exception as exc:  # noqa: BLE001  (one bad item must not stop the batch)

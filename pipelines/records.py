@@ -2,8 +2,8 @@
 
 A record is written (atomically) after its job has finished, successfully or not. ``--resume``
 trusts a job only when its record says "ok", every recorded output still has the recorded size
-and SHA-256, and the inputs are unchanged; anything else is run again. ``saxs reprocess RECORD``
-runs the job stored in a record once more.
+and SHA-256, and the inputs still have the recorded size and modification time; anything else
+is run again. ``saxs reprocess RECORD`` runs the job stored in a record once more.
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ def fingerprint(path: str | os.PathLike) -> dict[str, Any] | None:
 def fingerprints(paths: dict[str, str]) -> dict[str, Any]:
     """Fingerprint of every named file."""
     return {key: fingerprint(path) for key, path in paths.items()}
+
+
+def stamps(paths: dict[str, str]) -> dict[str, Any]:
+    """Size and modification time of every named input (cheap: raw stacks are large)."""
+    out: dict[str, Any] = {}
+    for key, path in paths.items():
+        p = Path(path)
+        out[key] = [p.stat().st_size, p.stat().st_mtime_ns] if p.is_file() else None
+    return out
 
 
 def versions() -> dict[str, str]:
@@ -92,7 +101,7 @@ def is_complete(spec: dict[str, Any]) -> bool:
         return False
     if record["spec"].get("params") != spec.get("params"):
         return False
-    if record.get("inputs") != fingerprints(spec.get("inputs", {})):
+    if record.get("inputs") != stamps(spec.get("inputs", {})):
         return False
     outputs = record.get("outputs") or {}
     return bool(outputs) and all(
