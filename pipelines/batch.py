@@ -9,6 +9,7 @@ temporary files an interrupted run left behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -94,23 +95,28 @@ class Executor:
             self.client.close()
 
     def map(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Records of the jobs, in the order they finish."""
+        """Records of the jobs, in the order they finish. A job whose worker died (out of
+        memory, killed, crashed) gets a failed record; the other jobs go on."""
         if not specs:
+            return
+        if self.client is None and self._pool is None:
+            for spec in specs:
+                yield run_job(spec)
             return
         if self.client is not None:
             from dask.distributed import as_completed  # noqa: PLC0415
 
-            futures = self.client.map(run_job, specs, pure=False)
-            for future in as_completed(futures):
-                yield future.result()
-        elif self._pool is not None:
+            futures = dict(zip(self.client.map(run_job, specs, pure=False), specs, strict=True))
+        else:
             from concurrent.futures import as_completed  # noqa: PLC0415
 
-            for future in as_completed([self._pool.submit(run_job, s) for s in specs]):
+            futures = {self._pool.submit(run_job, s): s for s in specs}
+        for future in as_completed(list(futures)):
+            try:
                 yield future.result()
-        else:
-            for spec in specs:
-                yield run_job(spec)
+            except Exception as exc:  # noqa: BLE001  (the worker died: record it, go on)
+                yield failed_record(futures[future], f"worker lost: {type(exc).__name__}: "
+                                                     f"{exc}")
 
 
 def _spec(stage: str, name: str, out: Path, params: dict[str, Any], inputs: dict[str, str],
@@ -125,6 +131,29 @@ def _item_dict(item: Item) -> dict[str, Any]:
             "solvent_volume_fraction": item.solvent_volume_fraction}
 
 
+def _analysis_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration that shapes results (not where or how the jobs run)."""
+    return {k: v for k, v in config.items() if k not in ("batch", "discovery")}
+
+
+def _reduce_inputs(beamtime: Beamtime, item: Item) -> dict[str, str]:
+    """The raw stack, its ID02 scaler file and the calibration files: any change reruns it."""
+    from saxs.io.scalers import scaler_file_for  # noqa: PLC0415
+
+    raw = beamtime.root / item.file
+    inputs = {"raw": str(raw)}
+    scaler = scaler_file_for(raw)
+    if scaler is not None:
+        inputs["scalers"] = str(scaler)
+    calib = beamtime.calib
+    for key in ("poni", "dark", "flat"):
+        if calib.get(key):
+            inputs[key] = str(calib[key])
+    for k, mask in enumerate(calib.get("mask") or []):
+        inputs[f"mask{k}"] = str(mask)
+    return inputs
+
+
 def plan_reduce(beamtime: Beamtime, config: dict[str, Any], out: Path,
                 overwrite: bool) -> list[dict[str, Any]]:
     """One reduce job per stack with a raw file."""
@@ -134,8 +163,8 @@ def plan_reduce(beamtime: Beamtime, config: dict[str, Any], out: Path,
             continue
         params = {"item": _item_dict(item), "calib": beamtime.calib,
                   "config": {k: config[k] for k in ("version", "reduce")}}
-        specs.append(_spec("reduce", item.name, out, params,
-                           {"raw": str(beamtime.root / item.file)}, overwrite=overwrite))
+        specs.append(_spec("reduce", item.name, out, params, _reduce_inputs(beamtime, item),
+                           overwrite=overwrite))
     return specs
 
 
@@ -152,44 +181,66 @@ def plan_samples(beamtime: Beamtime, config: dict[str, Any], out: Path,
             inputs["solvent"] = reduced.get(item.blank, "")
         if item.empty_cell:
             inputs["empty_cell"] = reduced.get(item.empty_cell, "")
-        params = {"item": _item_dict(item), "config": config,
+        params = {"item": _item_dict(item), "config": _analysis_config(config),
                   "blank": item.blank, "empty_cell": item.empty_cell}
         specs.append(_spec("sample", item.name, out, params, inputs, overwrite=overwrite))
     return specs
 
 
 def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite: bool,
-                done: set[str]) -> list[dict[str, Any]]:
-    """One job per series (sheet column ``series``) over its successfully analysed members."""
+                done: set[str]) -> tuple[list[dict[str, Any]], list[tuple[dict, str]]]:
+    """One job per series (sheet column ``series``) over its successfully analysed members.
+
+    Returns the runnable specs and (spec, reason) pairs of series that cannot run.
+    """
     analysis = config["analysis"]
     column = analysis["series_variable"]
     groups: dict[str, list[Item]] = {}
     for item in beamtime.items:
-        if item.series and item.kind in BLANK_KINDS and item.name in done:
+        if item.series and item.kind in BLANK_KINDS:
             groups.setdefault(item.series, []).append(item)
-    specs = []
+    specs, blocked = [], []
     for name, group in sorted(groups.items()):
-        members = [m for m in group if not math.isnan(m.values.get(column, math.nan))]
-        if not members:
-            continue
-        members.sort(key=lambda m: m.values[column])
-        kind = "sizes" if members[0].kind in analysis["mc_kinds"] else (
-            "bragg" if members[0].kind in analysis["bragg_kinds"] else None)
-        if kind is None:
-            continue
+        excluded = [{"name": m.name, "reason": "its sample job did not succeed"}
+                    for m in group if m.name not in done]
+        excluded += [{"name": m.name, "reason": f"no {column} in the sample sheet"}
+                     for m in group if m.name in done and math.isnan(m.values.get(column,
+                                                                                  math.nan))]
+        skip = {e["name"] for e in excluded}
+        members = sorted((m for m in group if m.name not in skip),
+                         key=lambda m: m.values[column])
+        kind = "sizes" if group[0].kind in analysis["mc_kinds"] else (
+            "bragg" if group[0].kind in analysis["bragg_kinds"] else None)
         inputs = {m.name: output_paths(out, "sample", m.name)["result"] for m in members}
-        params = {"kind": kind, "variable_name": column, "config": config,
-                  "members": [{"name": m.name, "variable": m.values[column]} for m in members]}
-        specs.append(_spec("series", name, out, params, inputs, overwrite=overwrite))
-    return specs
+        params = {"kind": kind, "variable_name": column, "config": _analysis_config(config),
+                  "members": [{"name": m.name, "variable": m.values[column]} for m in members],
+                  "excluded": excluded}
+        spec = _spec("series", name, out, params, inputs, overwrite=overwrite)
+        values = [m.values[column] for m in members]
+        repeated = sorted({m.name for m in members if values.count(m.values[column]) > 1})
+        if kind is None:
+            continue  # kinds without a series analysis (configured off)
+        if repeated:
+            why = (f"samples {repeated} share a value of {column}; a series needs one sample "
+                   "per value (fix the sheet or rename the series of repeats)")
+            blocked.append((spec, why))
+        elif not members:
+            blocked.append((spec, "no member of the series could be analysed: "
+                                  + "; ".join(f"{e['name']}: {e['reason']}" for e in excluded)))
+        else:
+            specs.append(spec)
+    return specs, blocked
 
 
 def _missing_input(spec: dict[str, Any], ok: set[str]) -> str | None:
+    """Why a sample job cannot run: an input whose reduce job did not succeed in this run (an
+    older output of a failed job is never used) or is missing."""
     for role, path in spec["inputs"].items():
-        if not path or not Path(path).is_file():
-            source = Path(path).stem if path else "?"
-            why = "failed" if source not in ok else "is missing"
-            return f"its {role.replace('_', ' ')} {source!r} {why}; nothing to analyse"
+        source = Path(path).stem if path else "?"
+        if source not in ok:
+            return f"its {role.replace('_', ' ')} {source!r} failed; nothing to analyse"
+        if not Path(path).is_file():
+            return f"its {role.replace('_', ' ')} {source!r} is missing; nothing to analyse"
     return None
 
 
@@ -229,6 +280,45 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """One run at a time per output folder (``OUT/.saxs.lock`` holds the owner's pid); the lock
+    of a process that no longer exists is taken over."""
+    lock = out / ".saxs.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and _alive(owner):
+                raise InputError(f"{out}: another saxs run (pid {owner}) is writing here; wait "
+                                 f"for it or stop it (lock file {lock})") from None
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        break
+    else:  # pragma: no cover - another process took the stale lock at the same moment
+        raise InputError(f"{out}: could not take the lock {lock}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
 def _quiet_bar(_stage: str, total: int):
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -243,8 +333,6 @@ def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None =
 
     ``only`` restricts the batch to the named stacks (live mode: the complete ones).
     """
-    from saxs_pipelines.reports import write_index  # noqa: PLC0415
-
     beamtime = discover(root, config["discovery"])
     if only is not None:
         keep = set(only)
@@ -253,9 +341,18 @@ def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None =
                                              if k in keep})
     out = Path(out) if out is not None else beamtime.root / "processed"
     _check_out(out, resume, overwrite)
+    with locked(out):
+        return _run_locked(beamtime, config, out, resume=resume, overwrite=overwrite,
+                           executor=executor, progress=progress or _quiet_bar)
+
+
+def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume: bool,
+                overwrite: bool, executor: Executor | None,
+                progress: Callable[[str, int], Any]) -> BatchResult:
+    from saxs_pipelines.reports import write_index  # noqa: PLC0415
+
     for path in clean_temporaries(out):
         log.info("removed %s left by an interrupted run", path)
-    progress = progress or _quiet_bar
     executor = executor or Executor(config["batch"]["executor"], config["batch"]["jobs"],
                                     config["batch"]["scheduler"])
     write_over = overwrite or resume
@@ -276,7 +373,8 @@ def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None =
         records += _run_stage(executor, runnable, resume, progress)
         result.records["sample"] = records
         done = {r["spec"]["name"] for r in records if r["status"] == "ok"}
-        result.records["series"] = _run_stage(
-            executor, plan_series(beamtime, config, out, write_over, done), resume, progress)
+        series, blocked = plan_series(beamtime, config, out, write_over, done)
+        result.records["series"] = [failed_record(spec, why) for spec, why in blocked]
+        result.records["series"] += _run_stage(executor, series, resume, progress)
     write_index(out, beamtime, result)
     return result

@@ -88,13 +88,15 @@ def _sheet_items(path: Path) -> list[Item]:
         kind = (row.get("kind") or "").strip()
         if kind not in KINDS:
             raise InputError(f"{where}: kind {kind!r} is not one of {list(KINDS)}")
-        frames = (row.get("frames") or "").strip()
+        frames = _number(row.get("frames", ""), f"{where}, column frames")
+        if not (math.isnan(frames) or (frames >= 1 and frames == int(frames))):
+            raise InputError(f"{where}, column frames: {frames!r} is not a positive whole number")
         values = {key: _number(row.get(key, ""), f"{where}, column {key}") for key in _NUMBERS
                   if key in row}
         items.append(Item(name, kind, row["file"].strip(), (row.get("blank") or "").strip(),
                           (row.get("empty_cell") or "").strip(),
                           (row.get("series") or "").strip(),
-                          int(frames) if frames else None, values))
+                          None if math.isnan(frames) else int(frames), values))
     return items
 
 
@@ -123,16 +125,24 @@ def _rule_items(root: Path, discovery: dict[str, Any]) -> list[Item]:
             for i in items]
 
 
-def _resolve(root: Path, pattern: str | None, many: bool = False):
+def _resolve(root: Path, key: str, pattern, default, many: bool = False):
+    """Files of a calibration setting. A pattern the user set must match (exactly one file for
+    poni/dark/flat); the default patterns may match nothing (no such calibration)."""
     if not pattern:
         return [] if many else None
     patterns = pattern if isinstance(pattern, list) else [pattern]
     found = []
     for p in patterns:
         matches = sorted(glob.glob(str(root / p)))
+        if not matches and pattern != default:
+            raise InputError(f"discovery.{key}: {p!r} matches no file in {root}; fix the "
+                             "pattern or set it to null")
         found.extend(matches)
     if many:
         return found
+    if len(found) > 1:
+        raise InputError(f"discovery.{key}: {pattern!r} matches {len(found)} files in {root} "
+                         f"({', '.join(Path(f).name for f in found)}); name one")
     return found[0] if found else None
 
 
@@ -142,6 +152,10 @@ def _problems(items: list[Item], root: Path) -> dict[str, str]:
     for item in items:
         if not (root / item.file).is_file():
             problems[item.name] = f"raw file {root / item.file} not found"
+            continue
+        if item.kind in ("sample", "precursor") and not item.blank:
+            problems[item.name] = ("no blank given: name its solvent in the sample sheet's "
+                                   "'blank' column (or add a solvent rule)")
             continue
         for role in ("blank", "empty_cell"):
             other = getattr(item, role)
@@ -167,8 +181,9 @@ def discover(root: str | Path, discovery: dict[str, Any]) -> Beamtime:
         if not items:
             raise InputError(f"{root}: no sample sheet ({sheet}) and no stack matches "
                              f"{discovery['raw_glob']!r}")
-    calib = {"poni": _resolve(root, discovery.get("poni")),
-             "mask": _resolve(root, discovery.get("mask"), many=True),
-             "dark": _resolve(root, discovery.get("dark")),
-             "flat": _resolve(root, discovery.get("flat"))}
+    from saxs_pipelines.config import DEFAULTS  # noqa: PLC0415
+
+    defaults = DEFAULTS["discovery"]
+    calib = {key: _resolve(root, key, discovery.get(key), defaults[key], many=key == "mask")
+             for key in ("poni", "mask", "dark", "flat")}
     return Beamtime(root, tuple(items), calib, _problems(items, root))

@@ -65,6 +65,9 @@ def _subtracted(spec: dict[str, Any]):
                                   solvent_volume_fraction=item["solvent_volume_fraction"],
                                   interpolate=cfg["interpolate"])
     if cfg["divide_thickness"]:
+        if "thickness_cm" not in item["values"]:
+            raise saxs.InputError(f"{item['name']}: subtract.divide_thickness is on but the "
+                                  "sample sheet gives no thickness_cm for it")
         signal = saxs.divide_thickness(signal, item["values"]["thickness_cm"])
     return signal, {"sample": sample, "solvent": solvent, "empty_cell": empty}
 

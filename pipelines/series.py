@@ -102,9 +102,14 @@ def run_series(spec: dict[str, Any]) -> None:
     """Run a series job (``params.kind`` "sizes" or "bragg") and write its four outputs."""
     kind = spec["params"]["kind"]
     draw, report, rows, summary = (_sizes if kind == "sizes" else _bragg)(spec)
+    excluded = spec["params"].get("excluded", [])
+    if excluded:
+        report += "\nleft out: " + "; ".join(f"{e['name']} ({e['reason']})" for e in excluded)
+        summary["excluded"] = excluded
     out, overwrite = spec["outputs"], spec["overwrite"]
+    # the figure first: if drawing fails, the text outputs of an earlier run stay consistent
+    with atomic_path(out["plot"], overwrite=overwrite) as tmp:
+        draw(tmp)
     write_text(out["report"], report + "\n", overwrite)
     write_text(out["table"], csv_text(rows), overwrite)
     write_text(out["json"], json.dumps(summary, indent=2, default=str) + "\n", overwrite)
-    with atomic_path(out["plot"], overwrite=overwrite) as tmp:
-        draw(tmp)

@@ -5,6 +5,9 @@ its scaler file, if any) has kept the same size and modification time for ``sett
 opens as a frame stack, and holds the number of frames the sample sheet announces (when it
 does). A sample is processed once it and its blanks are complete; the batch then runs again in
 resume mode, so finished jobs are kept and the series tables, figures and index are refreshed.
+A stack whose file (or scaler file) changes after it was processed is processed again, so a
+failed job is retried once its input is fixed. Errors of one cycle (a sample sheet being edited)
+are logged and the next cycle tries again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from saxs.errors import SaxsError
 from saxs_pipelines.batch import BatchResult, run_batch
 from saxs_pipelines.beamtime import Beamtime, discover
 
@@ -73,9 +77,25 @@ def complete_items(beamtime: Beamtime, seen: _Seen, settle_s: float,
 
 
 def ready_items(beamtime: Beamtime, complete: set[str]) -> set[str]:
-    """Complete stacks whose blanks are complete too."""
+    """Complete stacks whose blanks are complete too (or unknown to the sheet: the batch then
+    records the sample as failed instead of waiting for ever)."""
+    names = {i.name for i in beamtime.items}
     return {i.name for i in beamtime.items if i.name in complete
-            and all(not other or other in complete for other in (i.blank, i.empty_cell))}
+            and all(not other or other in complete or other not in names
+                    for other in (i.blank, i.empty_cell))}
+
+
+def _signature(beamtime: Beamtime, names: set[str]) -> dict[str, tuple]:
+    """Size and mtime of each ready stack and its companions: a change reruns the batch (a
+    rewritten stack, a scaler file that arrived late, a failed job to retry)."""
+    out = {}
+    for item in beamtime.items:
+        if item.name in names:
+            path = beamtime.root / item.file
+            files = [path, *_companions(path)]
+            out[item.name] = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                   for p in files if p.exists())
+    return out
 
 
 def watch(root: str | Path, config: dict[str, Any], out: str | Path | None = None, *,
@@ -84,19 +104,25 @@ def watch(root: str | Path, config: dict[str, Any], out: str | Path | None = Non
           on_update: Callable[[BatchResult], Any] | None = None) -> BatchResult | None:
     """Process stacks as they complete until interrupted or idle for ``idle_timeout`` s."""
     seen = _Seen()
-    processed: set[str] = set()
+    processed: dict[str, tuple] = {}
     result = None
     last_change = time.monotonic()
     while True:
-        beamtime = discover(root, config["discovery"])
-        ready = ready_items(beamtime, complete_items(beamtime, seen, settle_s))
-        if ready - processed:
-            log.info("processing %s", ", ".join(sorted(ready - processed)))
-            result = run_batch(root, config, out, resume=True, progress=progress, only=ready)
-            processed = ready
-            last_change = time.monotonic()
-            if on_update is not None:
-                on_update(result)
+        try:
+            beamtime = discover(root, config["discovery"])
+            ready = ready_items(beamtime, complete_items(beamtime, seen, settle_s))
+            signature = _signature(beamtime, ready)
+            if signature != processed:
+                changed = sorted(k for k in signature if signature[k] != processed.get(k))
+                log.info("processing %s", ", ".join(changed))
+                result = run_batch(root, config, out, resume=True, progress=progress,
+                                   only=ready)
+                processed = signature
+                last_change = time.monotonic()
+                if on_update is not None:
+                    on_update(result)
+        except (SaxsError, OSError) as exc:  # e.g. a sample sheet being edited: next cycle
+            log.error("watch: %s; trying again in %g s", exc, interval)
         if idle_timeout is not None and time.monotonic() - last_change > idle_timeout:
             return result
         time.sleep(interval)

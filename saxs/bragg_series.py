@@ -2,16 +2,16 @@
 
 ``saxs.follow_bragg(curves, variable=[25, 50, 100])`` runs :func:`saxs.find_bragg_peaks` on
 every curve (or takes ready :class:`~saxs.bragg.BraggFindings`) and reports, per sample, the
-phase, d-spacing and the integrated intensity of the Bragg peaks (sum of the fitted areas, with
-its propagated error), relative to the first ordered sample. The phase *melts* between the last
-ordered sample and the next sample without any significant Bragg peak; a change from one
-indexed phase to another is a *phase change*.
+phase, d-spacing and the integrated intensity of the first-order (lowest-q) Bragg peak with its
+error, relative to the first ordered sample (the first order is seen whenever the phase is, so a
+weak higher order dropping below threshold does not look like a loss of intensity). The phase
+*melts* between the last ordered sample and the next sample without any significant Bragg peak;
+a change from one indexed phase to another is a *phase change* ("unindexed" is not a phase).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -96,7 +96,7 @@ class BraggSeries:
             f = p.findings
             base = {"sample": p.sample, self.variable_name: p.variable, "phase": f.phase,
                     "d_spacing_nm": f.d_spacing_nm, "d_spacing_err_nm": f.d_spacing_err_nm,
-                    "total_area": p.area, "total_area_err": p.area_err}
+                    "first_order_area": p.area, "first_order_area_err": p.area_err}
             if not f.peaks:
                 rows.append({**base, "peak": "", "q_nm": "", "q_err_nm": "", "fwhm_nm": "",
                              "area": "", "area_err": "", "significance": ""})
@@ -138,8 +138,8 @@ def follow_bragg(items: Sequence[Curve | BraggFindings], variable: Sequence[floa
     reference = None
     points = []
     for v, name, f in zip(values, names, found, strict=True):
-        area = float(sum(p.area for p in f.peaks))
-        area_err = float(math.sqrt(sum(p.area_err**2 for p in f.peaks)))
+        area = float(f.peaks[0].area) if f.peaks else 0.0
+        area_err = float(f.peaks[0].area_err) if f.peaks else 0.0
         if reference is None and f.peaks:
             reference = area
         relative = area / reference if reference else None
@@ -155,6 +155,6 @@ def _phase_events(points: list[BraggPoint]) -> list[PhaseEvent]:
             events.append(PhaseEvent("melting", a.variable, b.variable, pa, pb))
         elif b.ordered and not a.ordered:
             events.append(PhaseEvent("ordering", a.variable, b.variable, pa, pb))
-        elif a.ordered and pa != pb:
+        elif pa != pb and "unindexed" not in (pa, pb) and a.ordered and b.ordered:
             events.append(PhaseEvent("phase_change", a.variable, b.variable, pa, pb))
     return events

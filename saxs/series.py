@@ -54,7 +54,12 @@ from saxs.sizing import DEFAULT_FAMILIES, Assignment, Family, assign_families
 
 @dataclass(frozen=True)
 class TrackPoint:
-    """One member of a track: a population in one sample (lengths in nm)."""
+    """One member of a track: a population in one sample (lengths in nm).
+
+    ``split``: the member comes from splitting a broadened population; ``assumed``: its radius
+    and width were taken from the previous sample (the known species of a split), so it does
+    not count as a measurement of the track's radius.
+    """
 
     index: int
     variable: float
@@ -65,6 +70,7 @@ class TrackPoint:
     volume_fraction: float
     volume_fraction_err: float
     split: bool = False
+    assumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,17 +83,22 @@ class Track:
     family: Assignment | None = None
 
     @property
+    def measured(self) -> tuple[TrackPoint, ...]:
+        """The members whose radius was measured (not assumed from a previous sample)."""
+        return tuple(p for p in self.points if not p.assumed) or self.points
+
+    @property
     def radius_nm(self) -> float:
-        """Mean radius of the members, weighted by 1 / err^2 (floored at 1e-6 nm)."""
-        r = np.array([p.radius_nm for p in self.points])
-        w = 1 / np.maximum([p.radius_err_nm for p in self.points], 1e-6) ** 2
+        """Mean measured radius, weighted by 1 / err^2 (floored at 1e-6 nm)."""
+        r = np.array([p.radius_nm for p in self.measured])
+        w = 1 / np.maximum([p.radius_err_nm for p in self.measured], 1e-6) ** 2
         return float(np.sum(w * r) / np.sum(w))
 
     @property
     def radius_err_nm(self) -> float:
-        """Larger of the propagated error of the mean and the scatter of the members."""
-        r = np.array([p.radius_nm for p in self.points])
-        err = np.maximum([p.radius_err_nm for p in self.points], 1e-6)
+        """Larger of the propagated error of the mean and the scatter of the measured members."""
+        r = np.array([p.radius_nm for p in self.measured])
+        err = np.maximum([p.radius_err_nm for p in self.measured], 1e-6)
         propagated = float(1 / math.sqrt(np.sum(1 / err**2)))
         scatter = float(np.std(r, ddof=1) / math.sqrt(r.size)) if r.size > 1 else 0.0
         return max(propagated, scatter)
@@ -336,7 +347,7 @@ def _split_population(index: int, dist: SizeDistribution, pop: Population, known
     (r2, r2_err), (pk, pk_err), (pn, pn_err) = _stats(radii), _stats(phi_known), \
         _stats(phi_new)
     first = TrackPoint(index, variable, r1, known.radius_err_nm, w1, known.width_err_nm, pk,
-                       pk_err, split=True)
+                       pk_err, split=True, assumed=True)
     second = TrackPoint(index, variable, r2, r2_err, w1 * r2 / r1, known.width_err_nm, pn,
                         pn_err, split=True)
     return first, second

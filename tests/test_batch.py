@@ -332,3 +332,76 @@ def test_without_sample_sheet_rules_classify_the_stacks(reference, tmp_path):
     ours = saxs.read_curve(tmp_path / "out" / "reduced" / "small_rayonix_00004_00.h5")
     ref = saxs.read_curve(reference / "out" / "reduced" / "np1.h5")
     np.testing.assert_array_equal(ours.intensity, ref.intensity)
+
+
+def test_resume_reruns_what_changed_and_never_uses_stale_outputs(reference, config_file,
+                                                                 tmp_path):
+    shutil.copytree(reference, tmp_path / "r")
+    bt, out = tmp_path / "r" / "bt", tmp_path / "r" / "out"
+    for path in (out / "records").rglob("*.json"):  # the copy's records point at its own files
+        path.write_text(path.read_text().replace(str(reference), str(tmp_path / "r")))
+
+    def started(stage, name):
+        return json.loads((out / "records" / stage / f"{name}.json").read_text())["started"]
+
+    before = {n: started("reduce", n) for n in ("np0", "np2")}
+    # the run settings are not part of a job's identity: more workers rerun nothing
+    assert main(["batch", str(bt), "-c", str(config_file), "-o", str(out), "--resume", "-j",
+                 "2", "-q"]) == EXIT_OK
+    assert started("reduce", "np0") == before["np0"]
+    # a stack that is now broken fails; its old reduced curve is not analysed again
+    raw = bt / next(r["file"] for r in csv.DictReader(
+        (bt / "samples.csv").read_text().splitlines()) if r["sample"] == "np2")
+    raw.write_bytes(raw.read_bytes()[:1000])
+    # a calibration file rewritten in place reruns every reduction
+    (bt / "calib" / "dark.edf").write_bytes((bt / "calib" / "dark.edf").read_bytes())
+    assert main(["batch", str(bt), "-c", str(config_file), "-o", str(out), "--resume",
+                 "-q"]) == EXIT_FAILED_ITEMS
+    assert started("reduce", "np0") > before["np0"]
+    sample = json.loads((out / "records" / "sample" / "np2.json").read_text())
+    assert sample["status"] == "skipped"
+    assert "'np2' failed" in sample["error"]
+    report = (out / "series" / "growth" / "findings.txt").read_text()
+    assert "left out: np2 (its sample job did not succeed)" in report
+
+
+def test_sheet_problems_are_recorded(reference, config_file, tmp_path):
+    shutil.copytree(reference / "bt", tmp_path / "bt")
+    sheet = tmp_path / "bt" / "samples.csv"
+    rows = list(csv.DictReader(sheet.read_text().splitlines()))
+    for row in rows:
+        if row["sample"] == "np0":
+            row["blank"] = ""
+        if row["sample"] == "pre100":
+            row["temperature_c"] = "25"
+    with sheet.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["batch", str(tmp_path / "bt"), "-c", str(config_file), "-o",
+                 str(tmp_path / "out"), "-q"]) == EXIT_FAILED_ITEMS
+    records = {(r["spec"]["stage"], r["spec"]["name"]): r for r in (
+        json.loads(p.read_text()) for p in (tmp_path / "out" / "records").rglob("*.json"))}
+    assert "no blank given" in records["sample", "np0"]["error"]
+    assert "share a value of temperature_c" in records["series", "melt"]["error"]
+    assert records["series", "growth"]["status"] == "ok"
+
+
+def test_calibration_pattern_typos_are_errors(reference, config_file, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**CONFIG, "discovery": {"dark": "calib/darkk.edf"}}))
+    assert main(["batch", str(reference / "bt"), "-c", str(bad), "-o", str(tmp_path / "o"),
+                 "-q"]) == 1
+    assert "discovery.dark: 'calib/darkk.edf' matches no file" in capsys.readouterr().err
+
+
+def test_one_run_per_output_folder(tmp_path):
+    from saxs_pipelines.batch import locked
+
+    with locked(tmp_path), pytest.raises(saxs.InputError, match="another saxs run"), \
+            locked(tmp_path):
+        pass
+    (tmp_path / ".saxs.lock").write_text("999999999")  # a run that died without cleaning up
+    with locked(tmp_path):
+        assert (tmp_path / ".saxs.lock").read_text() == str(os.getpid())
+    assert not (tmp_path / ".saxs.lock").exists()

@@ -167,3 +167,17 @@ def test_bad_series_input():
         saxs.follow_bragg([_noisy_curve([Population(1, 1e-3, 0.1)], 0)] * 2, [3, 3])
     with pytest.raises(saxs.InputError, match="Curves or BraggFindings"):
         saxs.follow_bragg([1.0], [3])
+
+
+def test_unindexed_is_not_a_phase_change():
+    from saxs.bragg import BraggFindings, Peak
+
+    def findings(phase, n):
+        peaks = tuple(Peak(1.84 * (k + 1), 1e-3, 0.05, 1e-3, 1.0 / (k + 1), 0.01, 5.0, 100.0,
+                           True) for k in range(n))
+        return BraggFindings(peaks, phase, 3.41, 0.01)
+
+    series = saxs.follow_bragg([findings("lamellar", 2), findings("unindexed", 1),
+                                findings("lamellar", 2), findings("none", 0)], [10, 20, 30, 40])
+    assert [e.kind for e in series.events] == ["melting"]
+    assert [p.relative_area for p in series.points] == [1.0, 1.0, 1.0, 0.0]
