@@ -76,7 +76,8 @@ class BraggSeries:
             rel = "" if p.relative_area is None else f", {100 * p.relative_area:.0f} % of the first"
             extra = f", {len(f.extra_peaks)} unindexed extra peak(s)" if f.extra_peaks else ""
             lines.append(f"{name} {p.variable:g} ({p.sample}): {f.phase}, {len(f.peaks)} Bragg "
-                         f"peak(s){extra}, {d}, first-order area {p.area:.3g} +- {p.area_err:.2g}{rel}")
+                         f"peak(s){extra}, {d}, first-order area {p.area:.3g} +- "
+                         f"{p.area_err:.2g}{rel}")
         for e in self.events:
             if e.kind == "melting":
                 lines.append(f"{e.phase_from} phase melts between {name} {e.variable_from:g} "
