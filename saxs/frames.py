@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -190,6 +192,19 @@ class FrameStack:
             raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
         return [np.arange(start, min(start + chunk_size, len(self)))
                 for start in range(0, len(self), chunk_size)]
+
+    def read_into(self, positions: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Frames ``positions`` written into the buffer ``out`` (at least that many frames of
+        this shape and dtype); returns the filled part. Sources that can fill a buffer directly
+        (LIMA HDF5) do; others are read and copied."""
+        src_idx, _ = self._source_indices(positions)
+        target = out[:src_idx.size]
+        sorted_unique = src_idx.size <= 1 or bool(np.all(np.diff(src_idx) > 0))
+        if sorted_unique and src_idx.size and "out" in inspect.signature(
+                self.source.read).parameters:
+            return self.source.read(src_idx, out=target)
+        target[...] = self._read(src_idx, variance=False)
+        return target
 
     def iter_chunks(self, chunk_size: int = 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(positions, frames)`` chunks of at most ``chunk_size`` frames, in order."""

@@ -136,7 +136,7 @@ class Reducer:
                  normalization_factor: float | None = None,
                  polarization_factor: float | None = None, intensity_unit: str = "arb",
                  frame_threshold: float | None = 5.0, zinger_threshold: float | None = 8.0,
-                 chunk_size: int = 16, mask_convention: str = "auto") -> None:
+                 chunk_size: int = 8, mask_convention: str = "auto") -> None:
         if not isinstance(geometry, Geometry):
             raise InputError(f"Reducer needs a Geometry, got {type(geometry).__name__}")
         if int(npt) < 2:

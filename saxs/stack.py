@@ -96,18 +96,27 @@ def _decide_frames(sums: StackSums, frame_n: np.ndarray, i0: np.ndarray | None,
     return sorted(decisions, key=lambda d: d.frame)
 
 
-def prefetched_chunks(frames: FrameStack, chunk_size: int
+def prefetched_chunks(frames: FrameStack, chunk_size: int, *, reuse_buffers: bool = False
                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``frames.iter_chunks`` with the next chunk read in a thread while the caller works.
 
-    At most two chunks are in memory at once.
+    At most two chunks are in memory at once. With ``reuse_buffers`` the chunks are read into
+    two buffers used in turn (no allocation and page zeroing per chunk): a yielded array is
+    then valid only until the caller asks for the chunk after the next one.
     """
     chunks = frames.chunk_positions(chunk_size)
     if not chunks:
         return
+    buffers = [np.empty((len(chunks[0]), *frames.frame_shape), dtype=frames.dtype)
+               for _ in range(2 if len(chunks) > 1 else 1)] if reuse_buffers else None
+    turn = [0]
 
     def read(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return positions, frames[positions]
+        if buffers is None:
+            return positions, frames[positions]
+        buffer = buffers[turn[0] % len(buffers)]
+        turn[0] += 1
+        return positions, frames.read_into(positions, buffer)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="saxs-read") as pool:
         pending = pool.submit(read, chunks[0])
@@ -131,7 +140,7 @@ def _check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
 
 
 def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
-                     monitors: np.ndarray, chunk_size: int = 16, reject_frames: bool = True,
+                     monitors: np.ndarray, chunk_size: int = 8, reject_frames: bool = True,
                      frame_threshold: float = 5.0, transmission_floor: float = 0.005,
                      zinger_threshold: float | None = 8.0) -> StackSums:
     """Stream ``frames`` once and return the sums of the accepted frames and pixels.
@@ -165,7 +174,7 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                           acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
                           acc["k_max"], frame_sum, frame_n)
 
-    for positions, data in prefetched_chunks(frames, chunk_size):
+    for positions, data in prefetched_chunks(frames, chunk_size, reuse_buffers=True):
         _check_finite(frames, positions, data, valid)
         run(positions, data, 1)
     sums = StackSums(n=acc["n"], raw_sum=acc["raw_sum"], mon_sum=acc["mon_sum"],

@@ -48,6 +48,26 @@ def test_lima_round_trip(tmp_path, frames, small_geometry, compression):
         assert ids == expected
 
 
+@pytest.mark.parametrize("compression", ["none", "bitshuffle-lz4"])
+def test_read_into_a_reused_buffer(tmp_path, frames, small_geometry, compression):
+    path = tmp_path / "s_eiger2_00001_00.h5"
+    write_lima(path, frames, _header(small_geometry), compression=compression)
+    stack = saxs.read_frames(path)
+    buffer = np.full((4, *frames.shape[1:]), -1, dtype=np.int32)
+    got = stack.read_into(np.array([1, 2, 3]), buffer)
+    assert np.shares_memory(got, buffer)
+    np.testing.assert_array_equal(got, frames[1:4])
+    np.testing.assert_array_equal(buffer[3], -1)  # only the asked frames are written
+    view = stack.subset([5, 0])  # unsorted source indices: read, then copied in
+    np.testing.assert_array_equal(view.read_into(np.array([0, 1]), buffer), frames[[5, 0]])
+    edf = tmp_path / "s.edf"
+    write_edf(edf, frames, _header(small_geometry))
+    np.testing.assert_array_equal(saxs.read_frames(edf).read_into(np.array([2]), buffer)[0],
+                                  frames[2])
+    with pytest.raises(InputError, match="does not fit"):
+        stack.source.read(np.array([0, 1]), out=np.empty((3, *frames.shape[1:]), np.int32))
+
+
 def test_lima_geometry_matches_simulator_integrator(tmp_path, frames, small_geometry):
     path = tmp_path / "x.h5"
     write_lima(path, frames, _header(small_geometry))

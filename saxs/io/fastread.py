@@ -55,7 +55,7 @@ def read_bitshuffle_frames(dataset: h5py.Dataset, indices: np.ndarray, out: np.n
         payload = np.frombuffer(chunk, dtype=np.uint8, offset=12)
         out[pos] = _bitshuffle.decompress_lz4(payload, shape, dtype, block_bytes // itemsize)
 
-    workers = threads or min(len(indices), os.cpu_count() or 1)
+    workers = threads or 1
     if workers <= 1:
         for pos in range(len(indices)):
             one(pos)

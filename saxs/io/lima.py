@@ -124,13 +124,21 @@ class LimaSource:
         """``file::/dataset``."""
         return f"{self.path}::{self.dataset}"
 
-    def read(self, indices: np.ndarray) -> np.ndarray:
+    def read(self, indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Frames ``indices`` (sorted, unique), reading contiguous runs as slices.
 
-        Bitshuffle-LZ4 frames stored one per chunk are decompressed in parallel threads
-        (:mod:`saxs.io.fastread`); anything else goes through h5py's filter pipeline.
+        Bitshuffle-LZ4 frames stored one per chunk are fetched as stored and decompressed by
+        :mod:`saxs.io.fastread`; anything else goes through h5py's filter pipeline. ``out``
+        (C-contiguous, shape ``(len(indices), rows, cols)``, this dtype) is filled instead of a
+        new array: a caller streaming a stack reuses its buffers and the memory is not
+        allocated and zeroed again for every chunk.
         """
-        out = np.empty((len(indices), *self.frame_shape), dtype=self.dtype)
+        shape = (len(indices), *self.frame_shape)
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            raise InputError(f"{self.describe()}: read buffer {out.shape} {out.dtype} does "
+                             f"not fit frames of {shape} {self.dtype}")
         with open_readonly(self.path) as f:
             data = f[self.dataset]
             try:
