@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
