@@ -50,22 +50,31 @@ class BatchResult:
         return [r for r in self.all() if r["status"] == "skipped"]
 
 
-def _init_worker() -> None:
-    """One thread per worker process: the pool supplies the parallelism."""
+def _init_worker(log_file: str | None = None) -> None:
+    """One thread per worker process (the pool supplies the parallelism); the worker's log
+    lines go to the batch's log file too (appends of whole lines from several processes)."""
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if log_file:
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [pid %(process)d]: %(message)s"))
+        logger = logging.getLogger("saxs")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 class Executor:
     """Runs job specs in this process, a local process pool, or on a Dask cluster."""
 
     def __init__(self, kind: str = "local", jobs: int = 1, scheduler: str | None = None,
-                 client: Any = None) -> None:
+                 client: Any = None, log_file: str | os.PathLike | None = None) -> None:
         if kind not in ("local", "dask"):
             raise InputError(f"batch.executor must be 'local' or 'dask', got {kind!r}")
         if int(jobs) < 1:
             raise InputError(f"-j/--jobs must be >= 1, got {jobs}")
         self.kind, self.jobs, self.scheduler, self.client = kind, int(jobs), scheduler, client
+        self.log_file = str(log_file) if log_file else None
         self._pool = None
 
     def __enter__(self) -> Executor:
@@ -85,6 +94,7 @@ class Executor:
             from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
             self._pool = ProcessPoolExecutor(self.jobs, initializer=_init_worker,
+                                             initargs=(self.log_file,),
                                              mp_context=multiprocessing.get_context("spawn"))
         return self
 
@@ -353,8 +363,9 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
 
     for path in clean_temporaries(out):
         log.info("removed %s left by an interrupted run", path)
+    log_file = out / "saxs.log" if (out / "saxs.log").exists() else None
     executor = executor or Executor(config["batch"]["executor"], config["batch"]["jobs"],
-                                    config["batch"]["scheduler"])
+                                    config["batch"]["scheduler"], log_file=log_file)
     write_over = overwrite or resume
     result = BatchResult(out)
     with executor:

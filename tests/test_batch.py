@@ -277,10 +277,14 @@ def test_reprocess_a_record(reference, tmp_path, capsys):
 
 def test_local_process_pool_gives_identical_outputs(reference, config_file, tmp_path):
     config = load_config(config_file)
+    log = tmp_path / "out" / "saxs.log"  # as `saxs batch` makes it
+    log.parent.mkdir()
+    log.touch()
     result = run_batch(reference / "bt", config, tmp_path / "out",
-                       executor=Executor("local", jobs=2))
+                       executor=Executor("local", jobs=2, log_file=log))
     assert not result.failed
     assert os.getpid() not in {r["pid"] for r in result.all()}
+    assert "[pid " in log.read_text()  # the workers log to the batch's file
     _assert_same(_outputs(tmp_path / "out"), _outputs(reference / "out"))
     with pytest.raises(saxs.InputError, match="jobs must be >= 1"):
         Executor("local", jobs=0)
