@@ -198,8 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``saxs`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the console shows only what -v asks for,
+        if type(handler) is logging.StreamHandler:  # whatever the batch's log file records
+            handler.setLevel(level)
+
     # pyFAI's import probes OpenCL through silx and warns when it is absent: not our concern
     logging.getLogger("silx.opencl.common").setLevel(logging.ERROR)
     from saxs.errors import SaxsError  # noqa: PLC0415
