@@ -71,7 +71,8 @@ analysis:
     bins: 80
     significance: 3.0
     n_sigma: 3.0
-    max_quantized_rel_width: 0.06
+    max_quantized_rel_width: 0.06  # relative width of a magic-size candidate ...
+    resolution_factor: 2.0         # ... or up to this many x the Monte Carlo's resolution
   # null: SCIENCE.md's table; or [{wavelength_nm: 403, species: "(CdSe)33"}, ...]
   families: null
   bragg:

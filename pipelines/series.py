@@ -50,6 +50,7 @@ def _sizes(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
         samples=[m["name"] for m in members], bins=cfg["bins"],
         significance=cfg["significance"], n_sigma=cfg["n_sigma"],
         max_quantized_rel_width=cfg["max_quantized_rel_width"],
+        resolution_factor=cfg["resolution_factor"],
         families=_families(params["config"]))
     summary = {
         "quantized": [{"radius_nm": t.radius_nm, "radius_err_nm": t.radius_err_nm,

@@ -10,9 +10,13 @@ resolution at which populations are located), whichever is larger. The tolerance
 comparison is stored with the track it decided.
 
 Narrow and broad. Magic-size clusters are near-monodisperse (relative width 1-2 %, SCIENCE.md);
-a Monte Carlo reconstruction broadens a single species to a few per cent. A population whose
-volume-weighted relative width is at most ``max_quantized_rel_width`` is *narrow* (a candidate
-magic-size species); wider ones are *broad* (regular nanocrystals).
+a Monte Carlo reconstruction broadens a single species to a few per cent, more the noisier the
+curve. A population whose volume-weighted relative width is at most ``max_quantized_rel_width``
+is *narrow* (a candidate magic-size species). A wider one is narrow too if it is at most
+``resolution_factor`` times the reconstruction's resolution at its radius: the relative width
+the same Monte Carlo gives a simulated monodisperse curve with the same q, sigma, volume
+fraction and background (a 1.5 %-wide species reconstructs to 1.0-1.6 times that width in the
+shipped scenario at its flux and at 10x less). Others are *broad* (regular nanocrystals).
 
 Shoulders. Two species closer than the reconstruction's width come out as one broadened,
 shifted population. When a narrow population contains the radius of a species seen in the
@@ -41,7 +45,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -71,6 +75,7 @@ class TrackPoint:
     volume_fraction_err: float
     split: bool = False
     assumed: bool = False
+    narrow_limit_rel: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -219,8 +224,10 @@ class _Open:
 class _Linker:
     """Links the populations of consecutive samples into tracks (module docstring)."""
 
-    def __init__(self, n_sigma: float, half_bin: float, max_rel_width: float) -> None:
+    def __init__(self, n_sigma: float, half_bin: float, max_rel_width: float,
+                 resolution_factor: float) -> None:
         self.n_sigma, self.half_bin, self.max_rel_width = n_sigma, half_bin, max_rel_width
+        self.resolution_factor = resolution_factor
         self.tracks: list[_Open] = []
         self.active: list[_Open] = []
         self.shoulders: list[tuple[int, _Open, _Open]] = []
@@ -231,13 +238,19 @@ class _Linker:
         return max(self.n_sigma * math.hypot(a.radius_err_nm, b.radius_err_nm), resolution)
 
     def narrow(self, point: TrackPoint) -> bool:
-        return point.width_nm <= self.max_rel_width * point.radius_nm
+        return point.width_nm <= point.narrow_limit_rel * point.radius_nm
+
+    def _limit(self, dist: SizeDistribution, pop: Population) -> float:
+        limit = self.max_rel_width
+        if pop.width_nm > limit * pop.mean_nm and self.resolution_factor > 0:
+            limit = max(limit, self.resolution_factor * monodisperse_width(dist, pop))
+        return limit
 
     def add_sample(self, index: int, dist: SizeDistribution, variable: float,
                    pops: Sequence[Population]) -> None:
         previous, self.active = self.active, []
         for pop in pops:
-            point = _point(index, variable, pop)
+            point = replace(_point(index, variable, pop), narrow_limit_rel=self._limit(dist, pop))
             if self.narrow(point) and self._split(index, dist, pop, point, previous):
                 continue
             self._link(point, previous, pop.range_nm)
@@ -289,7 +302,8 @@ class _Linker:
             parts = _split_population(index, dist, pop, last, point.variable)
             if parts is None:
                 continue
-            known, new = parts
+            known, new = (replace(part, narrow_limit_rel=point.narrow_limit_rel)
+                          for part in parts)
             if abs(new.radius_nm - known.radius_nm) <= self.tolerance(known, new):
                 continue
             links = any(t is not track and abs(t.points[-1].radius_nm - new.radius_nm)
@@ -304,6 +318,35 @@ class _Linker:
         if id(target) not in before:
             self.shoulders.append((index, track, target))
         return True
+
+
+def monodisperse_width(dist: SizeDistribution, pop: Population, bins: int = 80) -> float:
+    """Relative width the Monte Carlo of ``dist`` gives a monodisperse species like ``pop``.
+
+    A curve of monodisperse spheres (``pop``'s mean radius and volume fraction, ``dist``'s mean
+    background) on ``dist``'s q with ``dist``'s sigma and Gaussian noise of that sigma (seeded)
+    is reconstructed with ``dist``'s configuration; the relative width of the population found
+    nearest to the radius is the resolution there.
+    """
+    from saxs.curve import Curve  # noqa: PLC0415
+    from saxs.montecarlo import MCConfig, monte_carlo  # noqa: PLC0415
+    from saxs.simulate.models import Population as Species  # noqa: PLC0415
+    from saxs.simulate.models import spheres_intensity  # noqa: PLC0415
+
+    species = Species(pop.mean_nm, min(max(pop.volume_fraction, 1e-12), 1.0), 0.0, "delta")
+    model = spheres_intensity(dist.q, [species], dist.contrast_per_cm2) + float(
+        np.mean(dist.background))
+    rng = np.random.default_rng(dist.seed + 104729)
+    curve = Curve(dist.q, model + rng.normal(0.0, 1.0, dist.q.size) * dist.sigma, dist.sigma,
+                  intensity_unit=dist.intensity_unit)
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in dist.config.items()}
+    if "omit_q_ranges_nm" in config:
+        config["omit_q_ranges_nm"] = tuple(tuple(r) for r in config["omit_q_ranges_nm"])
+    found = find_populations(monte_carlo(curve, MCConfig(**config)), bins=bins)
+    if not found:
+        return 0.0
+    best = min(found, key=lambda p: abs(p.mean_nm - pop.mean_nm))
+    return best.width_nm / best.mean_nm
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -410,6 +453,7 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
                          samples: Sequence[str] | None = None, bins: int = 80,
                          significance: float = 3.0, n_sigma: float = 3.0,
                          max_quantized_rel_width: float = 0.06,
+                         resolution_factor: float = 2.0,
                          families: Sequence[Family] | None = DEFAULT_FAMILIES
                          ) -> SeriesFindings:
     """Track populations across a series and tell quantized steps from continuous growth.
@@ -425,8 +469,11 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
         distribution's observable radius range).
     n_sigma : float
         Radii within ``n_sigma`` combined repetition spreads (or half a bin) are the same.
-    max_quantized_rel_width : float
-        Widest relative width (volume-weighted std / mean) of a magic-size species.
+    max_quantized_rel_width, resolution_factor : float
+        A population is narrow (a magic-size candidate) if its relative width (volume-weighted
+        std / mean) is at most ``max_quantized_rel_width``, or at most ``resolution_factor``
+        times the Monte Carlo's resolution at its radius (:func:`monodisperse_width`; 0 turns
+        this off).
     families : sequence of Family or None
         Family table for the quantized species (None: no assignment).
     """
@@ -440,7 +487,7 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
         hi = dist.radius_range_nm[1]
         half_bin = 0.5 * ((hi / lo) ** (1.0 / bins) - 1.0)
         if linker is None:
-            linker = _Linker(n_sigma, half_bin, max_quantized_rel_width)
+            linker = _Linker(n_sigma, half_bin, max_quantized_rel_width, resolution_factor)
         linker.half_bin = max(linker.half_bin, half_bin)
         pops = find_populations(dist, bins=bins, significance=significance)
         populations.append(tuple(pops))
@@ -452,6 +499,7 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
     settings = {"bins": bins, "significance": significance, "n_sigma": n_sigma,
                 "half_bin_relative": linker.half_bin,
                 "max_quantized_rel_width": max_quantized_rel_width,
+                "resolution_factor": resolution_factor,
                 "tolerance_rule": f"max({n_sigma:g} x hypot(radius errors), "
                                   f"{linker.half_bin:.4f} x radius)"}
     return SeriesFindings(variable_name, tuple(float(v) for v in values), names,

@@ -59,7 +59,7 @@ def series_table(findings: SeriesFindings) -> list[dict]:
                 "radius_err_nm": p.radius_err_nm, "width_nm": p.width_nm,
                 "volume_fraction": p.volume_fraction,
                 "volume_fraction_err": p.volume_fraction_err, "split": p.split,
-                "radius_assumed": p.assumed,
+                "radius_assumed": p.assumed, "narrow_limit_rel": p.narrow_limit_rel,
                 "tolerance_nm": track.tolerance_nm,
                 "exciton_wavelength_nm": wavelength,
                 "family": family.family.name if family else "",
