@@ -16,14 +16,19 @@ def _pyplot():
     return plt
 
 
-def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
-    """Data with the mean fit and residuals; the histogram with error bars and observability."""
-    plt = _pyplot()
-    fig = plt.figure(figsize=(11, 4.8), layout="constrained")
+def _curve_and_histogram_axes(plt, height: float):
+    """Figure with I(q) (top left), residuals (bottom left, shared q) and a histogram (right)."""
+    fig = plt.figure(figsize=(11, height), layout="constrained")
     grid = fig.add_gridspec(2, 2, height_ratios=(3, 1))
     ax_i = fig.add_subplot(grid[0, 0])
     ax_r = fig.add_subplot(grid[1, 0], sharex=ax_i)
-    ax_h = fig.add_subplot(grid[:, 1])
+    return fig, ax_i, ax_r, fig.add_subplot(grid[:, 1])
+
+
+def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
+    """Data with the mean fit and residuals; the histogram with error bars and observability."""
+    plt = _pyplot()
+    fig, ax_i, ax_r, ax_h = _curve_and_histogram_axes(plt, height=4.8)
     model, _ = dist.model_mean
     ax_i.errorbar(dist.q, dist.intensity, dist.sigma, fmt=".", ms=3, lw=0.6, label="data")
     ax_i.plot(dist.q, model, "r-", lw=1, label="Monte Carlo fit (mean)")
@@ -146,11 +151,7 @@ def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = 
     from saxs.io.atomic import atomic_path  # noqa: PLC0415
 
     plt = _pyplot()
-    fig = plt.figure(figsize=(11, 5), layout="constrained")
-    grid = fig.add_gridspec(2, 2, height_ratios=(3, 1))
-    ax_i = fig.add_subplot(grid[0, 0])
-    ax_r = fig.add_subplot(grid[1, 0], sharex=ax_i)
-    ax_h = fig.add_subplot(grid[:, 1])
+    fig, ax_i, ax_r, ax_h = _curve_and_histogram_axes(plt, height=5.0)
     _card_curves(ax_i, signal, blanks, dist)
     ax_i.set_title(str(signal.metadata.get("sample", "")))
     ax_r.set(xlabel="q (1/nm)", ylabel="(I - fit) / sigma")

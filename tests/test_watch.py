@@ -25,13 +25,19 @@ def _wait_for(predicate, timeout=60.0):
     return False
 
 
-def test_watch_waits_for_complete_stacks(tmp_path):
+def _live_folder(tmp_path):
+    """A simulated beamtime, and an empty live folder with its calibration and sample sheet."""
     source = tmp_path / "acquired"
     files = write_beamtime(small_scenario(), source)
     live = tmp_path / "live"
     (live / "raw").mkdir(parents=True)
     shutil.copytree(source / "calib", live / "calib")
     shutil.copy(source / "samples.csv", live / "samples.csv")
+    return files, live
+
+
+def test_watch_waits_for_complete_stacks(tmp_path):
+    files, live = _live_folder(tmp_path)
 
     def arrive(name):
         for path in (files.raw[name], saxs.io.scalers.scaler_file_for(files.raw[name])):
@@ -70,12 +76,7 @@ def test_watch_waits_for_complete_stacks(tmp_path):
 
 
 def test_watch_retries_a_stack_when_its_files_change(tmp_path):
-    source = tmp_path / "acquired"
-    files = write_beamtime(small_scenario(), source)
-    live = tmp_path / "live"
-    (live / "raw").mkdir(parents=True)
-    shutil.copytree(source / "calib", live / "calib")
-    shutil.copy(source / "samples.csv", live / "samples.csv")
+    files, live = _live_folder(tmp_path)
     for name in ("empty", "ode", "np0"):
         shutil.copy(files.raw[name], live / "raw" / files.raw[name].name)
         if name != "np0":  # np0's scaler file arrives late: without monitors it fails
