@@ -11,11 +11,11 @@ value not the detector's dummy), with x = (raw - dark) / I1_k the flux-normalise
     frame_sum[k] += raw - dark,  frame_n[k] += 1      per-frame totals (bubble detection)
 
 ``sign = -1`` removes frames that were accumulated before (rejected frames); x_max and the
-per-frame totals are then left as they were. A pixel is "dummy" in a frame if
-abs(raw - dummy) <= delta_dummy (ID02.md §1.3).
-Float64 throughout; frames may be any integer or float type. Deterministic: fixed summation
-order whatever the number of threads. The kernels release the GIL, so the next frames can be
-read while they run.
+per-frame totals are then left as they were. x_max starts at -inf and k_max at -1 (no value).
+A pixel is "dummy" in a frame if abs(raw - dummy) <= delta_dummy (ID02.md §1.3).
+Float64 sums, int32 counts and frame indices; frames may be any integer or float type.
+Deterministic: fixed summation order whatever the number of threads and the chunking. The
+kernels release the GIL, so the next frames can be read while they run.
 """
 
 from __future__ import annotations
@@ -23,9 +23,67 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Pixels per block of the parallel loop; frame totals are summed per block, then over blocks
-#: in block order, so results do not depend on the number of threads.
-BLOCK = 16384
+#: Pixels per tile of the parallel loop. A tile's running sums (~100 kB) stay in the core's
+#: cache while the chunk's frames are added one after the other; frame totals are summed per
+#: tile, then over tiles in tile order, so results do not depend on the number of threads.
+TILE = 4096
+
+#: Reassociation lets LLVM vectorise the per-tile frame total (a sum over pixels); every
+#: per-pixel sum still adds its frames in stack order.
+_FASTMATH = {"reassoc", "nsz", "contract"}
+
+
+def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
+    """Zeroed running sums for ``npix`` pixels and ``nframes`` frames, in argument order:
+    n, raw_sum, mon_sum, x_sum, x2_sum, x_max (-inf), k_max (-1), frame_sum, frame_n."""
+    return (np.zeros(npix, np.int32), np.zeros(npix), np.zeros(npix), np.zeros(npix),
+            np.zeros(npix), np.full(npix, -np.inf), np.full(npix, -1, np.int32),
+            np.zeros(nframes), np.zeros(nframes, np.int64))
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _add_frame(row, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, frame_id, n, raw_sum,
+               mon_sum, x_sum, x2_sum, x_max, k_max):
+    """Add one frame to the sums of one tile; returns the frame's summed signal and count.
+
+    Branch-free (selects and 0/1 weights) so that LLVM vectorises the loop.
+    """
+    total = 0.0
+    count = 0
+    kid = np.int32(frame_id)
+    for i in range(row.size):
+        raw = float(row[i])
+        ok = valid[i] & ((not use_dummy) | (abs(raw - dummy) > delta_dummy))
+        w = np.float64(ok)
+        signal = (raw - dark[i]) * w
+        x = signal * inv
+        n[i] += np.int32(ok)
+        raw_sum[i] += raw * w
+        mon_sum[i] += mon * w
+        x_sum[i] += x
+        x2_sum[i] += x * x
+        total += signal
+        count += np.int64(ok)
+        previous = x_max[i]
+        higher = ok & (x > previous)
+        x_max[i] = x if higher else previous
+        k_max[i] = kid if higher else k_max[i]
+    return total, count
+
+
+@njit(cache=True, nogil=True)
+def _remove_frame(row, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, n, raw_sum,
+                  mon_sum, x_sum, x2_sum):
+    for i in range(row.size):
+        raw = float(row[i])
+        if not valid[i] or (use_dummy and abs(raw - dummy) <= delta_dummy):
+            continue
+        x = (raw - dark[i]) * inv
+        n[i] -= 1
+        raw_sum[i] -= raw
+        mon_sum[i] -= mon
+        x_sum[i] -= x
+        x2_sum[i] -= x * x
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -34,9 +92,9 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
                       frame_n):
     """Add (``sign = 1``) or remove (``sign = -1``) frames to the running sums in place.
 
-    Pixels are the outer loop (blocks in parallel) and the chunk's frames the inner one, so each
-    pixel's sums stay in registers across the chunk and each pixel adds its frames in stack
-    order: the sums are the same whatever the chunking and the number of threads.
+    Tiles of pixels run in parallel; within a tile the chunk's frames are added in stack
+    order, so each pixel's sums are the same whatever the chunking and the number of threads.
+    The state comes from :func:`new_state` (n and k_max int32, x_max starting at -inf).
 
     Parameters
     ----------
@@ -53,41 +111,28 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
         Dummy test of each raw value.
     """
     m, npix = frames.shape
-    n_blocks = (npix + BLOCK - 1) // BLOCK
-    part_sum = np.zeros((n_blocks, m))
-    part_n = np.zeros((n_blocks, m), dtype=np.int64)
+    n_tiles = (npix + TILE - 1) // TILE
+    part_sum = np.zeros((n_tiles, m))
+    part_n = np.zeros((n_tiles, m), dtype=np.int64)
     inv = 1.0 / monitors
-    for b in prange(n_blocks):
-        for i in range(b * BLOCK, min(npix, (b + 1) * BLOCK)):
-            if not valid[i]:
-                continue
-            d = dark[i]
-            c_n, c_raw, c_mon, c_x, c_x2 = n[i], raw_sum[i], mon_sum[i], x_sum[i], x2_sum[i]
-            c_max, c_k = x_max[i], k_max[i]
-            for j in range(m):
-                raw = float(frames[j, i])
-                if use_dummy and abs(raw - dummy) <= delta_dummy:
-                    continue
-                signal = raw - d
-                x = signal * inv[j]
-                c_n += sign
-                c_raw += sign * raw
-                c_mon += sign * monitors[j]
-                c_x += sign * x
-                c_x2 += sign * x * x
-                if sign > 0:
-                    part_sum[b, j] += signal
-                    part_n[b, j] += 1
-                    if c_k < 0 or x > c_max:
-                        c_max = x
-                        c_k = frame_ids[j]
-            n[i], raw_sum[i], mon_sum[i], x_sum[i], x2_sum[i] = c_n, c_raw, c_mon, c_x, c_x2
-            x_max[i], k_max[i] = c_max, c_k
+    for t in prange(n_tiles):
+        lo = t * TILE
+        hi = min(npix, lo + TILE)
+        for j in range(m):
+            if sign > 0:
+                part_sum[t, j], part_n[t, j] = _add_frame(
+                    frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy, delta_dummy,
+                    inv[j], monitors[j], frame_ids[j], n[lo:hi], raw_sum[lo:hi],
+                    mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
+            else:
+                _remove_frame(frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy,
+                              delta_dummy, inv[j], monitors[j], n[lo:hi], raw_sum[lo:hi],
+                              mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi])
     if sign > 0:
         for j in range(m):
-            for b in range(n_blocks):
-                frame_sum[frame_ids[j]] += part_sum[b, j]
-                frame_n[frame_ids[j]] += part_n[b, j]
+            for t in range(n_tiles):
+                frame_sum[frame_ids[j]] += part_sum[t, j]
+                frame_n[frame_ids[j]] += part_n[t, j]
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -116,3 +161,24 @@ def reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_su
             x_sum[i] -= x_max[i]
             x2_sum[i] -= x_max[i] * x_max[i]
             rejected[i] = True
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def integration_arrays(n, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total, dark_sum,
+                       flat_eff, mask, var_frames):
+    """Per-pixel pyFAI inputs of the summed stack, in one pass (outputs filled in place).
+
+    mask = no contributing frame or statically invalid; dark_sum = n dark; flat_eff =
+    flat * mon_sum / monitor_total (1 where masked); var_frames = mon_sum^2 s^2 / n, with s^2
+    the unbiased frame-to-frame variance of the normalised signal (0 for fewer than 2 frames).
+    """
+    for i in prange(n.size):
+        count = n[i]
+        masked = count <= 0 or not valid[i]
+        mask[i] = masked
+        dark_sum[i] = count * dark[i]
+        flat_eff[i] = 1.0 if masked else flat[i] * mon_sum[i] / monitor_total
+        spread = 0.0
+        if count >= 2:
+            spread = max((x2_sum[i] - x_sum[i] * x_sum[i] / count) / (count - 1), 0.0)
+        var_frames[i] = mon_sum[i] * mon_sum[i] * spread / max(count, 1)

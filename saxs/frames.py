@@ -19,6 +19,8 @@ class FrameSource(Protocol):
     """What a reader gives a :class:`FrameStack`: frames read on demand, nothing held open.
 
     Implementations live in ``saxs.io`` and must be picklable (they hold paths, not handles).
+    Optional: ``read(indices, out=buffer)`` fills a caller's buffer, and ``parallel_read``
+    (bool) says that the source decompresses on several threads by itself.
     """
 
     path: Path
@@ -125,6 +127,11 @@ class FrameStack:
     def delta_dummy(self) -> float:
         """Tolerance of the dummy test."""
         return self.header.delta_dummy
+
+    @property
+    def reads_in_parallel(self) -> bool:
+        """True if the source decompresses frames on several threads by itself."""
+        return bool(getattr(self.source, "parallel_read", False))
 
     def describe(self) -> str:
         """``file`` or ``file::/dataset``."""

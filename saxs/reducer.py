@@ -18,9 +18,11 @@ scatter of the normalised frames, propagated the same way), as the MOUSE sequenc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +32,7 @@ from saxs.errors import InputError
 from saxs.frames import FrameStack
 from saxs.geometry import Geometry
 from saxs.io.calib import read_dark, read_flat, read_mask
-from saxs.stack import StackSums, accumulate_stack
+from saxs.stack import StackSums, StackWorkspace, accumulate_stack
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def _load_image(value, geometry: Geometry, reader, what: str, default: float) ->
     if not np.all(np.isfinite(array)):
         raise InputError(f"{what} {value if not isinstance(value, np.ndarray) else 'array'} "
                          "holds NaN or infinite pixels")
-    return array
+    return np.ascontiguousarray(array, dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +130,11 @@ class Reducer:
         What the normalised intensity is: "1/cm" when NF holds thickness and calibration.
     frame_threshold, zinger_threshold : float or None
         Outlier rejection thresholds (robust standard deviations); None disables.
+    chunk_size : int
+        Frames streamed per pass of the accumulation kernel. The reducer keeps its streaming
+        memory (:class:`saxs.stack.StackWorkspace`: the per-pixel sums and one or two buffers
+        of ``chunk_size`` frames, ~0.5 GB for an Eiger2 4M) from one stack to the next; it is
+        freed with the reducer.
     """
 
     def __init__(self, geometry: Geometry, mask: PathOrArray | Sequence | None = None,
@@ -136,7 +143,7 @@ class Reducer:
                  normalization_factor: float | None = None,
                  polarization_factor: float | None = None, intensity_unit: str = "arb",
                  frame_threshold: float | None = 5.0, zinger_threshold: float | None = 8.0,
-                 chunk_size: int = 8, mask_convention: str = "auto") -> None:
+                 chunk_size: int = 16, mask_convention: str = "auto") -> None:
         if not isinstance(geometry, Geometry):
             raise InputError(f"Reducer needs a Geometry, got {type(geometry).__name__}")
         if int(npt) < 2:
@@ -150,6 +157,10 @@ class Reducer:
         self.frame_threshold = frame_threshold
         self.zinger_threshold = zinger_threshold
         self.chunk_size = int(chunk_size)
+        if self.chunk_size < 1:
+            raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+        self._workspace: StackWorkspace | None = None
+        self._workspace_lock = threading.Lock()
         self.mask = _load_mask(mask, geometry, mask_convention)
         self.dark = _load_image(dark, geometry, read_dark, "dark", 0.0)
         self.flat = _load_image(flat, geometry, read_flat, "flat", 1.0)
@@ -212,36 +223,60 @@ class Reducer:
         return float(nf), pf
 
     # Integration ---------------------------------------------------------------------------
-    def _integration_inputs(self, sums: StackSums, nf: float, pf: float | None):
-        """Summed counts, summed dark and the pyFAI keywords shared by 1-D and 2-D."""
+    def _integration_inputs(self, sums: StackSums, nf: float, pf: float | None,
+                            workspace: StackWorkspace | None = None):
+        """Summed counts, summed dark, the frame-to-frame variance and the pyFAI keywords
+        shared by 1-D and 2-D (:func:`saxs_kernels.stack.integration_arrays`), in the
+        workspace's pixel arrays if one is given."""
+        from saxs_kernels.stack import integration_arrays  # noqa: PLC0415
+
         shape = self.geometry.shape
         g = self.geometry
-        n = sums.n.reshape(shape)
         total = sums.monitor_total
-        flat = self.flat * sums.mon_sum.reshape(shape) / total
-        mask = (n <= 0) | ~self.valid
+        if workspace is not None and workspace.frame_shape == shape:
+            dark_sum, flat, var_frames, mask = workspace.pixel_arrays()
+        else:
+            dark_sum, flat, var_frames = (np.empty(shape) for _ in range(3))
+            mask = np.empty(shape, dtype=bool)
+        integration_arrays(sums.n, sums.mon_sum, sums.x_sum, sums.x2_sum, self.dark.reshape(-1),
+                           self.flat.reshape(-1), self.valid.reshape(-1), total,
+                           dark_sum.reshape(-1), flat.reshape(-1), mask.reshape(-1),
+                           var_frames.reshape(-1))
         common = {"npt": self.npt, "correctSolidAngle": True, "mask": mask,
-                  "polarization_factor": pf, "flat": np.where(mask, 1.0, flat),
-                  "method": self.method, "unit": "q_nm^-1",
+                  "polarization_factor": pf, "flat": flat, "method": self.method,
+                  "unit": "q_nm^-1",
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}
-        return sums.raw_sum.reshape(shape), n * self.dark, common
+        return sums.raw_sum.reshape(shape), dark_sum, var_frames, common
 
-    def integrate_sums(self, sums: StackSums, nf: float, pf: float | None) -> Integrated:
+    def integrate_sums(self, sums: StackSums, nf: float, pf: float | None,
+                       workspace: StackWorkspace | None = None) -> Integrated:
         """Integrate the summed counts of the accepted frames with pyFAI."""
-        shape = self.geometry.shape
-        data, dark, common = self._integration_inputs(sums, nf, pf)
+        data, dark, var_frames, common = self._integration_inputs(sums, nf, pf, workspace)
         poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson", **common)
-        safe_n = np.maximum(sums.n, 1)
-        spread = np.where(sums.n >= 2, (sums.x2_sum - sums.x_sum**2 / safe_n)
-                          / np.maximum(sums.n - 1, 1), 0.0)
-        var_frames = (sums.mon_sum**2 * np.maximum(spread, 0.0) / safe_n).reshape(shape)
         frames = self.integrator.integrate1d(data, dark=dark, variance=var_frames, **common)
         return Integrated(q=np.asarray(poisson.radial), intensity=np.asarray(poisson.intensity),
                           sem_poisson=np.asarray(poisson.sigma),
                           sem_frames=np.asarray(frames.sigma), count=np.asarray(poisson.count))
 
-    def _accumulate(self, frames: FrameStack) -> tuple[StackSums, float, float | None]:
+    @contextlib.contextmanager
+    def _workspace_for(self, frames: FrameStack) -> Iterator[StackWorkspace | None]:
+        """The reducer's streaming memory, kept from stack to stack, held until the sums in it
+        have been integrated; None (memory of the call's own) while another thread holds it."""
+        if not self._workspace_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            if self._workspace is None or not self._workspace.fits(frames, self.chunk_size):
+                self._workspace = None  # free the old one before making the new one
+                self._workspace = StackWorkspace(frames.frame_shape, frames.dtype,
+                                                 self.chunk_size)
+            yield self._workspace
+        finally:
+            self._workspace_lock.release()
+
+    def _accumulate(self, frames: FrameStack, workspace: StackWorkspace | None
+                    ) -> tuple[StackSums, float, float | None]:
         self._check(frames)
         monitors = self._monitors(frames)
         nf, pf = self._normalization(frames)
@@ -249,7 +284,7 @@ class Reducer:
             frames, self.dark, self.valid, monitors=monitors, chunk_size=self.chunk_size,
             reject_frames=self.frame_threshold is not None,
             frame_threshold=self.frame_threshold or 0.0,
-            zinger_threshold=self.zinger_threshold)
+            zinger_threshold=self.zinger_threshold, workspace=workspace)
         return sums, nf, pf
 
     # Public ------------------------------------------------------------------------------
@@ -259,17 +294,19 @@ class Reducer:
         The curve's metadata records the frames used and dropped (with the reason), the number
         of zinger pixels removed, the median transmission I1/I0 and the factors applied.
         """
-        sums, nf, pf = self._accumulate(frames)
-        result = self.integrate_sums(sums, nf, pf)
-        return self._curve(frames, result, sums, nf, pf)
+        with self._workspace_for(frames) as workspace:
+            sums, nf, pf = self._accumulate(frames, workspace)
+            result = self.integrate_sums(sums, nf, pf, workspace)
+            return self._curve(frames, result, sums, nf, pf)
 
     def reduce_2d(self, frames: FrameStack, npt_azim: int = 360) -> Cake:
         """The averaged stack (same corrections and rejection) as a chi x q cake."""
-        sums, nf, pf = self._accumulate(frames)
-        data, dark, common = self._integration_inputs(sums, nf, pf)
-        common["npt_rad"] = common.pop("npt")
-        res = self.integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
-                                             error_model="poisson", **common)
+        with self._workspace_for(frames) as workspace:
+            sums, nf, pf = self._accumulate(frames, workspace)
+            data, dark, _, common = self._integration_inputs(sums, nf, pf, workspace)
+            common["npt_rad"] = common.pop("npt")
+            res = self.integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
+                                                 error_model="poisson", **common)
         count = np.asarray(res.count) if res.count is not None else None
         empty = (count <= 0) if count is not None else np.asarray(res.sigma) <= 0
         return Cake(q=np.asarray(res.radial), chi_deg=np.asarray(res.azimuthal),
@@ -284,12 +321,15 @@ class Reducer:
         monitors = self._monitors(frames)
         nf, pf = self._normalization(frames)
         curves = []
-        for k in range(len(frames)):
-            one = frames.subset([k])
-            sums = accumulate_stack(one, self.dark, self.valid, monitors=monitors[[k]],
-                                    reject_frames=False, zinger_threshold=None)
-            curve = self._curve(one, self.integrate_sums(sums, nf, pf), sums, nf, pf)
-            curves.append(curve.replace(metadata={**curve.metadata, "frame": k}))
+        with self._workspace_for(frames) as workspace:
+            for k in range(len(frames)):
+                one = frames.subset([k])
+                sums = accumulate_stack(one, self.dark, self.valid, monitors=monitors[[k]],
+                                        reject_frames=False, zinger_threshold=None,
+                                        workspace=workspace)
+                curve = self._curve(one, self.integrate_sums(sums, nf, pf, workspace), sums,
+                                    nf, pf)
+                curves.append(curve.replace(metadata={**curve.metadata, "frame": k}))
         return curves
 
     def _curve(self, frames: FrameStack, result: Integrated, sums: StackSums, nf: float,

@@ -71,7 +71,7 @@ def accumulate_frames(frames, monitors, dark, valid, dummy, delta_dummy):
     x2_sum = np.where(ok, x**2, 0).sum(axis=0)
     masked = np.where(ok, x, -np.inf)
     k_max = np.where(n > 0, masked.argmax(axis=0), -1)
-    x_max = np.where(n > 0, masked.max(axis=0), 0.0)
+    x_max = masked.max(axis=0)  # -inf where no frame is valid
     frame_sum = np.where(ok, frames - dark[None, :], 0).sum(axis=1)
     return n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, ok.sum(axis=1)
 

@@ -155,6 +155,26 @@ def test_per_frame_mode(tmp_path):
     assert np.sqrt(np.mean(z**2)) < 0.2  # same data: flux-weighted vs plain mean of 3 frames
 
 
+def test_reused_reducer_and_threads_give_the_same_curves(tmp_path):
+    """The reducer keeps its streaming memory between stacks: reusing it, or two threads
+    sharing it, changes no number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = write_beamtime(_scenario(frames=5), tmp_path)
+    stacks = [saxs.read_frames(files.raw[name]) for name in ("np", "ode", "empty", "np")]
+    geometry = stacks[0].geometry
+    fresh = [_reducer(files, geometry, chunk_size=2).reduce(s) for s in stacks]
+    shared = _reducer(files, geometry, chunk_size=2)
+    reused = [shared.reduce(s) for s in stacks]
+    with ThreadPoolExecutor(2) as pool:
+        threaded = list(pool.map(shared.reduce, stacks))
+    for a, b, c in zip(fresh, reused, threaded, strict=True):
+        for other in (b, c):
+            np.testing.assert_array_equal(a.intensity, other.intensity)
+            np.testing.assert_array_equal(a.sigma, other.sigma)
+    assert shared._workspace is not None and shared._workspace.chunk_size == 2
+
+
 # Bad input ------------------------------------------------------------------------------------
 
 def test_blank_with_other_geometry_is_refused(tmp_path):

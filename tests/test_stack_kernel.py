@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saxs_kernels.stack import accumulate_frames, reject_maxima
+from saxs_kernels.stack import accumulate_frames, new_state, reject_maxima
 from tests import naive
 
 
 def _state(npix, nframes):
-    return (np.zeros(npix, np.int64), np.zeros(npix), np.zeros(npix), np.zeros(npix),
-            np.zeros(npix), np.zeros(npix), np.full(npix, -1, np.int64), np.zeros(nframes),
-            np.zeros(nframes, np.int64))
+    return new_state(npix, nframes)
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.float32, np.float64])

@@ -21,7 +21,7 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.header import Header
-from saxs.io.fastread import read_bitshuffle_frames
+from saxs.io.fastread import decompresses_in_parallel, read_bitshuffle_frames
 from saxs.io.hdf5util import compression_options, decode, nx_class, open_readonly
 
 
@@ -119,6 +119,9 @@ class LimaSource:
     frame_shape: tuple[int, int]
     dtype: np.dtype
     single_image: bool = False  # a 2-D dataset seen as a one-frame stack
+    #: Frames are decompressed by several threads at once (bitshuffle-LZ4, one chunk per
+    #: frame): a caller gains nothing by reading in a thread of its own.
+    parallel_read: bool = False
 
     def describe(self) -> str:
         """``file::/dataset``."""
@@ -192,7 +195,8 @@ def open_source(path: Path, dataset: str | None) -> tuple[LimaSource, Header, di
                   "exposure_time": read_exposure_time(f, layout)}
         dtype = node.dtype
         ndim = node.ndim
-    source = LimaSource(path, layout.data_path, int(n), tuple(shape), dtype, ndim == 2)
+        parallel = ndim == 3 and decompresses_in_parallel(node)
+    source = LimaSource(path, layout.data_path, int(n), tuple(shape), dtype, ndim == 2, parallel)
     return source, header, extras
 
 
