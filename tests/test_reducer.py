@@ -172,7 +172,8 @@ def test_reused_reducer_and_threads_give_the_same_curves(tmp_path):
         for other in (b, c):
             np.testing.assert_array_equal(a.intensity, other.intensity)
             np.testing.assert_array_equal(a.sigma, other.sigma)
-    assert shared._workspace is not None and shared._workspace.chunk_size == 2
+    assert shared._workspace is not None
+    assert shared._workspace.chunk_size == 2
 
 
 # Bad input ------------------------------------------------------------------------------------
