@@ -24,17 +24,32 @@ from saxs_pipelines.records import SCHEMA, fingerprints, stamps, versions, write
 log = logging.getLogger("saxs.batch")
 
 
+#: The last reducer this process made, by what shapes it (calibration files with their size
+#: and time stamps, reduction settings, geometry): consecutive stacks of one geometry share its
+#: pyFAI integrator and its streaming memory instead of allocating them per stack.
+_LAST_REDUCER: dict[str, Any] = {}
+
+
 def _reducer(params: dict[str, Any], frames):
+    import json  # noqa: PLC0415
+
     import saxs  # noqa: PLC0415
 
     calib, cfg = params["calib"], params["config"]["reduce"]
     geometry = (saxs.Geometry.from_poni(calib["poni"], frames.geometry.shape)
                 if calib.get("poni") else frames.geometry)
-    return saxs.Reducer(geometry, mask=calib.get("mask") or None, dark=calib.get("dark"),
-                        flat=calib.get("flat"), npt=cfg["npt"], method=tuple(cfg["method"]),
-                        frame_threshold=cfg["frame_threshold"],
-                        zinger_threshold=cfg["zinger_threshold"],
-                        intensity_unit=cfg["intensity_unit"])
+    files = {f"{k}{i}": path for k, v in calib.items() if v
+             for i, path in enumerate([v] if isinstance(v, str) else v)}
+    key = json.dumps([calib, stamps(files), cfg, geometry.to_header(), list(geometry.shape)],
+                     sort_keys=True, default=str)
+    if key not in _LAST_REDUCER:
+        _LAST_REDUCER.clear()  # one at a time: its memory is freed before the next is made
+        _LAST_REDUCER[key] = saxs.Reducer(
+            geometry, mask=calib.get("mask") or None, dark=calib.get("dark"),
+            flat=calib.get("flat"), npt=cfg["npt"], method=tuple(cfg["method"]),
+            frame_threshold=cfg["frame_threshold"], zinger_threshold=cfg["zinger_threshold"],
+            intensity_unit=cfg["intensity_unit"])
+    return _LAST_REDUCER[key]
 
 
 def _reduce(spec: dict[str, Any]) -> None:
