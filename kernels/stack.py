@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Pixels per tile of the parallel loop. A tile's running sums (~100 kB) stay in the core's
+#: Pixels per tile of the parallel loop. A tile's running sums (~200 kB) stay in the core's
 #: cache while the chunk's frames are added one after the other; frame totals are summed per
 #: tile, then over tiles in tile order, so results do not depend on the number of threads.
 TILE = 4096

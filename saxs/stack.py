@@ -161,6 +161,8 @@ def streamed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspa
     valid until the caller asks for the chunk after the next one.
     """
     chunks = frames.chunk_positions(chunk_size)
+    if not chunks:
+        return
     if frames.reads_in_parallel:
         for positions in chunks:
             yield positions, frames.read_into(positions, workspace.buffer(0))
@@ -173,7 +175,7 @@ def streamed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspa
         return positions, frames.read_into(positions, buffer)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="saxs-read") as pool:
-        pending = pool.submit(read, chunks[0]) if chunks else None
+        pending = pool.submit(read, chunks[0])
         for nxt in [*chunks[1:], None]:
             chunk = pending.result()
             if nxt is not None:
