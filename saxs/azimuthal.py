@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,13 @@ def integrator_for(geometry: Geometry,
         rot1=geometry.rot1_rad, rot2=geometry.rot2_rad, rot3=geometry.rot3_rad,
         wavelength=geometry.wavelength_m, detector=detector,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def integrator_lock(geometry: Geometry, role: str = "integrate") -> threading.Lock:  # noqa: ARG001
+    """A lock per cached integrator: threads that share one take turns to integrate (a pyFAI
+    integrator keeps per-call state and is not safe for concurrent calls)."""
+    return threading.Lock()
 
 
 def geometry_from_poni(path: Path, shape: tuple[int, int] | None = None) -> Geometry:

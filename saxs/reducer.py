@@ -252,9 +252,13 @@ class Reducer:
     def integrate_sums(self, sums: StackSums, nf: float, pf: float | None,
                        workspace: StackWorkspace | None = None) -> Integrated:
         """Integrate the summed counts of the accepted frames with pyFAI."""
+        from saxs.azimuthal import integrator_lock  # noqa: PLC0415
+
         data, dark, var_frames, common = self._integration_inputs(sums, nf, pf, workspace)
-        poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson", **common)
-        frames = self.integrator.integrate1d(data, dark=dark, variance=var_frames, **common)
+        with integrator_lock(self.geometry):
+            poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson",
+                                                  **common)
+            frames = self.integrator.integrate1d(data, dark=dark, variance=var_frames, **common)
         return Integrated(q=np.asarray(poisson.radial), intensity=np.asarray(poisson.intensity),
                           sem_poisson=np.asarray(poisson.sigma),
                           sem_frames=np.asarray(frames.sigma), count=np.asarray(poisson.count))
@@ -303,10 +307,13 @@ class Reducer:
         """The averaged stack (same corrections and rejection) as a chi x q cake."""
         with self._workspace_for(frames) as workspace:
             sums, nf, pf = self._accumulate(frames, workspace)
+            from saxs.azimuthal import integrator_lock  # noqa: PLC0415
+
             data, dark, _, common = self._integration_inputs(sums, nf, pf, workspace)
             common["npt_rad"] = common.pop("npt")
-            res = self.integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
-                                                 error_model="poisson", **common)
+            with integrator_lock(self.geometry):
+                res = self.integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
+                                                     error_model="poisson", **common)
         count = np.asarray(res.count) if res.count is not None else None
         empty = (count <= 0) if count is not None else np.asarray(res.sigma) <= 0
         return Cake(q=np.asarray(res.radial), chi_deg=np.asarray(res.azimuthal),
