@@ -169,6 +169,18 @@ class Reducer:
         if not self.valid.any():
             raise InputError("the mask and flat field leave no valid pixel")
 
+    def __getstate__(self) -> dict:
+        """Pickled without its streaming memory and lock (a copy in another process makes its
+        own)."""
+        state = dict(self.__dict__)
+        state["_workspace"] = None
+        del state["_workspace_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._workspace_lock = threading.Lock()
+
     @classmethod
     def from_poni(cls, poni: str | os.PathLike, shape: tuple[int, int] | None = None,
                   **kwargs) -> Reducer:

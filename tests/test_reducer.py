@@ -174,6 +174,11 @@ def test_reused_reducer_and_threads_give_the_same_curves(tmp_path):
             np.testing.assert_array_equal(a.sigma, other.sigma)
     assert shared._workspace is not None
     assert shared._workspace.chunk_size == 2
+    import pickle  # a copy for another process leaves the streaming memory behind
+
+    clone = pickle.loads(pickle.dumps(shared))
+    assert clone._workspace is None
+    np.testing.assert_array_equal(clone.reduce(stacks[0]).intensity, fresh[0].intensity)
 
 
 # Bad input ------------------------------------------------------------------------------------
