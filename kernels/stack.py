@@ -33,12 +33,22 @@ TILE = 4096
 _FASTMATH = {"reassoc", "nsz", "contract"}
 
 
+def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max) -> None:
+    """Set the per-pixel running sums to their starting values, in place: zero sums and
+    counts, x_max -inf, k_max -1 (no value)."""
+    for array in (n, raw_sum, mon_sum, x_sum, x2_sum):
+        array.fill(0)
+    x_max.fill(-np.inf)
+    k_max.fill(-1)
+
+
 def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
-    """Zeroed running sums for ``npix`` pixels and ``nframes`` frames, in argument order:
-    n, raw_sum, mon_sum, x_sum, x2_sum, x_max (-inf), k_max (-1), frame_sum, frame_n."""
-    return (np.zeros(npix, np.int32), np.zeros(npix), np.zeros(npix), np.zeros(npix),
-            np.zeros(npix), np.full(npix, -np.inf), np.full(npix, -1, np.int32),
-            np.zeros(nframes), np.zeros(nframes, np.int64))
+    """Running sums for ``npix`` pixels and ``nframes`` frames at their starting values, in
+    argument order: n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, frame_n."""
+    pixels = (np.empty(npix, np.int32), np.empty(npix), np.empty(npix), np.empty(npix),
+              np.empty(npix), np.empty(npix), np.empty(npix, np.int32))
+    reset_state(*pixels)
+    return (*pixels, np.zeros(nframes), np.zeros(nframes, np.int64))
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)

@@ -245,7 +245,7 @@ class Reducer:
         shape = self.geometry.shape
         g = self.geometry
         total = sums.monitor_total
-        if workspace is not None and workspace.frame_shape == shape:
+        if workspace is not None:  # made for this geometry's frames (checked before streaming)
             dark_sum, flat, var_frames, mask = workspace.pixel_arrays()
         else:
             dark_sum, flat, var_frames = (np.empty(shape) for _ in range(3))

@@ -142,12 +142,10 @@ class StackWorkspace:
         return self._pixel_arrays
 
     def reset(self) -> tuple[np.ndarray, ...]:
-        """The running sums, set to their starting values (see ``new_state``)."""
-        n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max = self.state
-        for array in (n, raw_sum, mon_sum, x_sum, x2_sum):
-            array.fill(0)
-        x_max.fill(-np.inf)
-        k_max.fill(-1)
+        """The running sums, set to their starting values."""
+        from saxs_kernels.stack import reset_state  # noqa: PLC0415
+
+        reset_state(*self.state)
         return self.state
 
 

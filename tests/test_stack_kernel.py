@@ -9,10 +9,6 @@ from saxs_kernels.stack import accumulate_frames, new_state, reject_maxima
 from tests import naive
 
 
-def _state(npix, nframes):
-    return new_state(npix, nframes)
-
-
 @pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.float32, np.float64])
 def test_accumulate_matches_naive(dtype):
     rng = np.random.default_rng(4)
@@ -23,7 +19,7 @@ def test_accumulate_matches_naive(dtype):
     monitors = rng.uniform(0.9e5, 1.1e5, nframes)
     dark = rng.uniform(1, 3, npix)
     valid = rng.random(npix) > 0.1
-    state = _state(npix, nframes)
+    state = new_state(npix, nframes)
     # two chunks, like the streamed pass
     for sl in (slice(0, 4), slice(4, 7)):
         ids = np.arange(nframes)[sl]
@@ -38,7 +34,7 @@ def test_removing_a_frame_equals_never_adding_it():
     frames = rng.poisson(100, (5, 50)).astype(np.int32)
     monitors = rng.uniform(1, 2, 5)
     dark, valid = np.ones(50), np.ones(50, bool)
-    state = _state(50, 5)
+    state = new_state(50, 5)
     accumulate_frames(frames, np.arange(5), monitors, dark, valid, False, 0.0, 0.0, 1, *state)
     accumulate_frames(frames[[3]], np.array([3]), monitors[[3]], dark, valid, False, 0.0, 0.0,
                       -1, *state)
@@ -57,7 +53,7 @@ def test_reject_maxima_matches_naive_and_removes_zingers():
         frames[k, p] += 3000
     monitors = rng.uniform(0.95, 1.05, nframes)
     dark, valid = np.full(npix, 2.0), np.ones(npix, bool)
-    state = _state(npix, nframes)
+    state = new_state(npix, nframes)
     accumulate_frames(frames, np.arange(nframes), monitors, dark, valid, False, 0.0, 0.0, 1, *state)
     n, _, _, x_sum, _, x_max, k_max = (s.copy() for s in state[:7])
     want = naive.reject_maxima(8.0, monitors, dark, n, x_sum, x_max, k_max)
@@ -83,7 +79,7 @@ def test_results_do_not_depend_on_thread_count_or_chunking():
     results = []
     for threads, chunks in ((1, [slice(0, 9)]), (2, [slice(0, 2), slice(2, 7), slice(7, 9)])):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        state = _state(40000, 9)
+        state = new_state(40000, 9)
         for sl in chunks:
             accumulate_frames(frames[sl], np.arange(9)[sl], monitors[sl], dark, valid, False,
                               0.0, 0.0, 1, *state)
