@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from saxs_kernels.bitshuffle import decode_blocks
+
 #: Pixels per tile of the parallel loop. A tile's running sums (~200 kB) stay in the core's
 #: cache while the chunk's frames are added one after the other; frame totals are summed per
 #: tile, then over tiles in tile order, so results do not depend on the number of threads.
@@ -146,6 +148,74 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
 
 
 @njit(cache=True, parallel=True, nogil=True)
+def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like, frame_ids,
+                          monitors, dark, valid, use_dummy, dummy, delta_dummy, reset, n, raw_sum,
+                          mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, frame_n, failed):
+    """:func:`accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the kernel.
+
+    Each tile of whole blocks is decoded frame after frame into a buffer of the tile's size
+    (:func:`saxs_kernels.bitshuffle.decode_blocks`) and added while it is in the core's cache:
+    the decoded frames never go through memory. The sums are the same, bit for bit, as
+    :func:`accumulate_frames` on the decoded frames.
+
+    Parameters
+    ----------
+    lz4, untranspose : int
+        Addresses of ``LZ4_decompress_safe`` and ``bshuf_untrans_bit_elem``.
+    payload : (bytes,) uint8
+        The chunks of the m frames.
+    offsets : (m, n_blocks) int64
+        Block positions (:func:`saxs_kernels.bitshuffle.block_table`).
+    block_elems : int
+        Values per block (a multiple of 8).
+    like : (0,) array
+        An array of the frames' type.
+    reset : bool
+        Start the sums from their starting values (the first chunk of a stack) instead of
+        adding to them.
+    failed : (m,) bool
+        Set for a frame whose blocks do not decode (its tiles are not added).
+    """
+    m = offsets.shape[0]
+    npix = n.size
+    itemsize = like.itemsize
+    per_tile = max(1, TILE // block_elems)
+    tile = per_tile * block_elems
+    n_tiles = (npix + tile - 1) // tile
+    part_sum = np.zeros((n_tiles, m))
+    part_n = np.zeros((n_tiles, m), dtype=np.int64)
+    inv = 1.0 / monitors
+    for t in prange(n_tiles):
+        lo = t * tile
+        hi = min(npix, lo + tile)
+        b0 = t * per_tile
+        b1 = b0 + (hi - lo + block_elems - 1) // block_elems
+        if reset:
+            n[lo:hi] = 0
+            raw_sum[lo:hi] = 0.0
+            mon_sum[lo:hi] = 0.0
+            x_sum[lo:hi] = 0.0
+            x2_sum[lo:hi] = 0.0
+            x_max[lo:hi] = -np.inf
+            k_max[lo:hi] = -1
+        buffer = np.empty(tile, like.dtype)
+        scratch = np.empty(block_elems * itemsize, np.uint8)
+        for j in range(m):
+            if not decode_blocks(lz4, untranspose, payload, offsets[j], b0, b1, npix,
+                                 block_elems, itemsize, scratch, buffer):
+                failed[j] = True
+                continue
+            part_sum[t, j], part_n[t, j] = _add_frame(
+                buffer[:hi - lo], dark[lo:hi], valid[lo:hi], use_dummy, dummy, delta_dummy,
+                inv[j], monitors[j], frame_ids[j], n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi],
+                x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
+    for j in range(m):
+        for t in range(n_tiles):
+            frame_sum[frame_ids[j]] += part_sum[t, j]
+            frame_n[frame_ids[j]] += part_n[t, j]
+
+
+@njit(cache=True, parallel=True, nogil=True)
 def reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_sum, x2_sum,
                   x_max, k_max, rejected):
     """Remove each pixel's largest value where it is a high outlier (a zinger), in place.
@@ -174,18 +244,21 @@ def reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_su
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def integration_arrays(n, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total, dark_sum,
-                       flat_eff, mask, var_frames):
+def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total,
+                       data, dark_sum, flat_eff, mask, var_frames):
     """Per-pixel pyFAI inputs of the summed stack, in one pass (outputs filled in place).
 
-    mask = no contributing frame or statically invalid; dark_sum = n dark; flat_eff =
-    flat * mon_sum / monitor_total (1 where masked); var_frames = mon_sum^2 s^2 / n, with s^2
-    the unbiased frame-to-frame variance of the normalised signal (0 for fewer than 2 frames).
+    data = raw_sum; mask = no contributing frame or statically invalid; dark_sum = n dark;
+    flat_eff = flat * mon_sum / monitor_total (1 where masked); var_frames = mon_sum^2 s^2 / n,
+    with s^2 the unbiased frame-to-frame variance of the normalised signal (0 for fewer than 2
+    frames). The float outputs may be float32, the type pyFAI's Cython and OpenCL engines
+    convert their inputs to (the same rounding, done here in parallel).
     """
     for i in prange(n.size):
         count = n[i]
         masked = count <= 0 or not valid[i]
         mask[i] = masked
+        data[i] = raw_sum[i]
         dark_sum[i] = count * dark[i]
         flat_eff[i] = 1.0 if masked else flat[i] * mon_sum[i] / monitor_total
         spread = 0.0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -14,13 +14,18 @@ from saxs.errors import InputError, where
 from saxs.geometry import Geometry
 from saxs.header import Header
 
+if TYPE_CHECKING:
+    from saxs.io.fastread import CompressedFrames
+
 
 class FrameSource(Protocol):
     """What a reader gives a :class:`FrameStack`: frames read on demand, nothing held open.
 
     Implementations live in ``saxs.io`` and must be picklable (they hold paths, not handles).
-    Optional: ``read(indices, out=buffer)`` fills a caller's buffer, and ``parallel_read``
-    (bool) says that the source decompresses on several threads by itself.
+    Optional: ``read(indices, out=buffer)`` fills a caller's buffer, ``parallel_read``
+    (bool) says that the source decompresses on several threads by itself, and
+    ``compressed_read`` (bool) that ``read_compressed(indices, allocate)`` gives the frames as
+    stored (:class:`saxs.io.fastread.CompressedFrames`), for kernels that decode them.
     """
 
     path: Path
@@ -133,6 +138,11 @@ class FrameStack:
         """True if the source decompresses frames on several threads by itself."""
         return bool(getattr(self.source, "parallel_read", False))
 
+    @property
+    def reads_compressed(self) -> bool:
+        """True if :meth:`read_compressed` can give these frames as stored."""
+        return bool(getattr(self.source, "compressed_read", False))
+
     def describe(self) -> str:
         """``file`` or ``file::/dataset``."""
         return self.source.describe()
@@ -211,6 +221,15 @@ class FrameStack:
             return self.source.read(src_idx, out=target)
         target[...] = self._read(src_idx, variance=False)
         return target
+
+    def read_compressed(self, positions: np.ndarray, allocate: Callable[[int], np.ndarray]
+                        ) -> CompressedFrames:
+        """Frames ``positions`` as stored, in a buffer from ``allocate(nbytes)``; only if
+        :attr:`reads_compressed`."""
+        if not self.reads_compressed:
+            raise InputError(f"{self.describe()}: these frames cannot be read still compressed")
+        src_idx, _ = self._source_indices(positions)
+        return self.source.read_compressed(src_idx, allocate)
 
     def iter_chunks(self, chunk_size: int = 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(positions, frames)`` chunks of at most ``chunk_size`` frames, in order."""

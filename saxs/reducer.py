@@ -32,7 +32,7 @@ from saxs.errors import InputError
 from saxs.frames import FrameStack
 from saxs.geometry import Geometry
 from saxs.io.calib import read_dark, read_flat, read_mask
-from saxs.stack import StackSums, StackWorkspace, accumulate_stack
+from saxs.stack import StackSums, StackWorkspace, accumulate_stack, pixel_arrays
 
 log = logging.getLogger(__name__)
 
@@ -246,20 +246,19 @@ class Reducer:
         g = self.geometry
         total = sums.monitor_total
         if workspace is not None:  # made for this geometry's frames (checked before streaming)
-            dark_sum, flat, var_frames, mask = workspace.pixel_arrays()
+            data, dark_sum, flat, var_frames, mask = workspace.pixel_arrays()
         else:
-            dark_sum, flat, var_frames = (np.empty(shape) for _ in range(3))
-            mask = np.empty(shape, dtype=bool)
-        integration_arrays(sums.n, sums.mon_sum, sums.x_sum, sums.x2_sum, self.dark.reshape(-1),
-                           self.flat.reshape(-1), self.valid.reshape(-1), total,
-                           dark_sum.reshape(-1), flat.reshape(-1), mask.reshape(-1),
-                           var_frames.reshape(-1))
+            data, dark_sum, flat, var_frames, mask = pixel_arrays(shape)
+        integration_arrays(sums.n, sums.raw_sum, sums.mon_sum, sums.x_sum, sums.x2_sum,
+                           self.dark.reshape(-1), self.flat.reshape(-1), self.valid.reshape(-1),
+                           total, data.reshape(-1), dark_sum.reshape(-1), flat.reshape(-1),
+                           mask.reshape(-1), var_frames.reshape(-1))
         common = {"npt": self.npt, "correctSolidAngle": True, "mask": mask,
                   "polarization_factor": pf, "flat": flat, "method": self.method,
                   "unit": "q_nm^-1",
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}
-        return sums.raw_sum.reshape(shape), dark_sum, var_frames, common
+        return data, dark_sum, var_frames, common
 
     def integrate_sums(self, sums: StackSums, nf: float, pf: float | None,
                        workspace: StackWorkspace | None = None) -> Integrated:

@@ -27,6 +27,7 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.frames import FrameStack
+from saxs.io.fastread import BLOCK_DECODER, CompressedFrames
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class StackWorkspace:
         self.chunk_size = int(chunk_size)
         self.state = new_state(int(np.prod(self.frame_shape)), 0)[:7]
         self._buffers: list[np.ndarray] = []
+        self._payloads: list[np.ndarray] = []
         self._pixel_arrays: tuple[np.ndarray, ...] | None = None
 
     def fits(self, frames: FrameStack, chunk_size: int) -> bool:
@@ -130,15 +132,25 @@ class StackWorkspace:
             self._buffers.append(buffer)
         return self._buffers[k]
 
-    def pixel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Three float64 arrays and one bool array of the frame shape (pages touched once), for
+    def payload(self, k: int, nbytes: int) -> np.ndarray:
+        """Buffer ``k`` for compressed frames, of at least ``nbytes`` (grown by a quarter more
+        than asked when too small; pages touched once)."""
+        while len(self._payloads) <= k:
+            self._payloads.append(np.zeros(0, dtype=np.uint8))
+        if self._payloads[k].size < nbytes:
+            self._payloads[k] = np.zeros(0, dtype=np.uint8)  # free before the new one
+            buffer = np.empty(nbytes + nbytes // 4, dtype=np.uint8)
+            buffer.fill(0)
+            self._payloads[k] = buffer
+        return self._payloads[k]
+
+    def pixel_arrays(self) -> tuple[np.ndarray, ...]:
+        """Four float32 arrays and one bool array of the frame shape (pages touched once), for
         the integration inputs made from the sums."""
         if self._pixel_arrays is None:
-            arrays = [np.zeros(self.frame_shape) for _ in range(3)]
-            arrays.append(np.zeros(self.frame_shape, dtype=bool))
-            for array in arrays:
+            self._pixel_arrays = pixel_arrays(self.frame_shape)
+            for array in self._pixel_arrays:
                 array.fill(0)
-            self._pixel_arrays = tuple(arrays)
         return self._pixel_arrays
 
     def reset(self) -> tuple[np.ndarray, ...]:
@@ -147,6 +159,14 @@ class StackWorkspace:
 
         reset_state(*self.state)
         return self.state
+
+
+def pixel_arrays(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Arrays for :func:`saxs_kernels.stack.integration_arrays`: summed counts, summed dark,
+    effective flat and frame-to-frame variance (float32, the type pyFAI's engines work in)
+    and the mask."""
+    return (*(np.empty(shape, dtype=np.float32) for _ in range(4)),
+            np.empty(shape, dtype=bool))
 
 
 def streamed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspace
@@ -181,6 +201,29 @@ def streamed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspa
             yield chunk
 
 
+def compressed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspace
+                      ) -> Iterator[tuple[np.ndarray, CompressedFrames]]:
+    """``(positions, frames as stored)`` chunks, read one chunk ahead in a thread into the
+    workspace's two payload buffers used in turn (valid until the chunk after the next)."""
+    chunks = frames.chunk_positions(chunk_size)
+    turn = [0]
+
+    def read(positions: np.ndarray) -> tuple[np.ndarray, CompressedFrames]:
+        k = turn[0] % 2
+        turn[0] += 1
+        return positions, frames.read_compressed(positions,
+                                                 lambda nbytes: workspace.payload(k, nbytes))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="saxs-read") as pool:
+        pending = pool.submit(read, chunks[0]) if chunks else None
+        for nxt in chunks[1:]:
+            chunk = pending.result()
+            pending = pool.submit(read, nxt)
+            yield chunk
+        if pending is not None:
+            yield pending.result()
+
+
 def _check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
                   valid: np.ndarray) -> None:
     if data.dtype.kind != "f":
@@ -211,7 +254,11 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
         Memory to stream in (made for this call if None or if it does not fit); the returned
         sums live in it.
     """
-    from saxs_kernels.stack import accumulate_frames, reject_maxima  # noqa: PLC0415
+    from saxs_kernels.stack import (  # noqa: PLC0415
+        accumulate_compressed,
+        accumulate_frames,
+        reject_maxima,
+    )
 
     npix = valid.size
     n_frames = len(frames)
@@ -224,7 +271,7 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                                    min(chunk_size, n_frames))
     chunk_size = min(chunk_size, workspace.chunk_size)
     names = ("n", "raw_sum", "mon_sum", "x_sum", "x2_sum", "x_max", "k_max")
-    acc = dict(zip(names, workspace.reset(), strict=True))
+    acc = dict(zip(names, workspace.state, strict=True))
     frame_sum, frame_n = np.zeros(n_frames), np.zeros(n_frames, np.int64)
     monitors = np.asarray(monitors, dtype=np.float64)
 
@@ -235,9 +282,25 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                           acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
                           acc["k_max"], frame_sum, frame_n)
 
-    for positions, data in streamed_chunks(frames, chunk_size, workspace):
-        _check_finite(frames, positions, data, valid)
-        run(positions, data, 1)
+    if frames.reads_compressed and BLOCK_DECODER is not None and n_frames:
+        like = np.empty(0, dtype=frames.dtype)
+        for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
+                                                                  workspace)):
+            failed = np.zeros(len(positions), dtype=bool)
+            accumulate_compressed(*BLOCK_DECODER, stored.payload, stored.offsets,
+                                  stored.block_elems, like, positions.astype(np.int64),
+                                  monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
+                                  frames.delta_dummy, k == 0, *workspace.state, frame_sum,
+                                  frame_n, failed)
+            if failed.any():
+                raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
+                                 "decompress (a corrupt bitshuffle-LZ4 block); the file is "
+                                 "damaged")
+    else:
+        workspace.reset()
+        for positions, data in streamed_chunks(frames, chunk_size, workspace):
+            _check_finite(frames, positions, data, valid)
+            run(positions, data, 1)
     sums = StackSums(n=acc["n"], raw_sum=acc["raw_sum"], mon_sum=acc["mon_sum"],
                      x_sum=acc["x_sum"], x2_sum=acc["x2_sum"], monitors=monitors,
                      frame_totals=frame_sum, accepted=np.ones(n_frames, dtype=bool))

@@ -9,6 +9,10 @@ its extension module) splits each frame's blocks over OpenMP threads: ~2.2 ms pe
 and its result copied. Chunk layout of the HDF5 bitshuffle filter (bitshuffle
 ``bshuf_h5filter.c``): an 8-byte big-endian decompressed size, a 4-byte big-endian block size
 in bytes, then the bitshuffled LZ4 blocks. Filter 32008, cd_values[4] = 2 means LZ4.
+
+A stack of integer frames can also be read still compressed (:func:`read_compressed_frames`),
+for kernels that decode it block by block themselves (``saxs_kernels.bitshuffle``), with the
+library's block functions (:data:`BLOCK_DECODER`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
@@ -50,6 +56,47 @@ def _c_decompress():
 
 
 _DECOMPRESS = _c_decompress()
+
+
+def _block_decoder() -> tuple[int, int] | None:
+    """Addresses of ``LZ4_decompress_safe`` and ``bshuf_untrans_bit_elem``, or None."""
+    if _bitshuffle is None:  # pragma: no cover - depends on the installation
+        return None
+    try:
+        from bitshuffle import ext  # noqa: PLC0415
+
+        library = ctypes.CDLL(ext.__file__)
+        functions = (library.LZ4_decompress_safe, library.bshuf_untrans_bit_elem)
+        default_block = library.bshuf_default_block_size
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - depends on the build
+        log.info("bitshuffle's block functions not found; frames are decompressed whole")
+        return None
+    default_block.restype = ctypes.c_size_t
+    default_block.argtypes = [ctypes.c_size_t]
+    _DEFAULT_BLOCK.update({size: int(default_block(size)) for size in (1, 2, 4, 8)})
+    return tuple(int(ctypes.cast(f, ctypes.c_void_p).value) for f in functions)
+
+
+#: The library's block size (values) per value size, used when a chunk announces 0.
+_DEFAULT_BLOCK: dict[int, int] = {}
+
+
+#: ``(LZ4_decompress_safe, bshuf_untrans_bit_elem)`` addresses for the decoding kernels, or
+#: None when the bitshuffle library does not export them.
+BLOCK_DECODER = _block_decoder()
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedFrames:
+    """Bitshuffle-LZ4 frames as stored, with the position of every block.
+
+    ``payload[offsets[j, b]]`` is block b of frame j (layout in ``saxs_kernels.bitshuffle``).
+    """
+
+    payload: np.ndarray
+    offsets: np.ndarray
+    block_elems: int
+    dtype: np.dtype
 
 
 def is_bitshuffle_lz4_per_frame(dataset: h5py.Dataset) -> bool:
@@ -95,3 +142,55 @@ def read_bitshuffle_frames(dataset: h5py.Dataset, indices: np.ndarray, out: np.n
             raise OSError(f"chunk {index} does not decompress (bitshuffle returned {used} for "
                           f"{payload.size} compressed bytes)")
     return True
+
+
+def reads_compressed(dataset: h5py.Dataset) -> bool:
+    """True if :func:`read_compressed_frames` can read ``dataset``: integer frames of native
+    byte order, one bitshuffle-LZ4 chunk each, and the block functions available."""
+    dtype = dataset.dtype
+    return (BLOCK_DECODER is not None and dtype.kind in "iu" and dtype.isnative
+            and is_bitshuffle_lz4_per_frame(dataset))
+
+
+def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
+                           allocate: Callable[[int], np.ndarray]) -> CompressedFrames:
+    """The stored chunks of frames ``indices`` (any order), in ``allocate(nbytes)`` (a
+    writable uint8 array of at least ``nbytes``), checked block by block.
+
+    Raises OSError naming the frame if a chunk is missing, was stored with its filter skipped,
+    or its header or blocks do not describe one frame.
+    """
+    from saxs_kernels.bitshuffle import HEADER_BYTES, block_table  # noqa: PLC0415
+
+    shape, dtype = dataset.shape[1:], dataset.dtype
+    itemsize = dtype.itemsize
+    n_values = int(np.prod(shape))
+    infos = []
+    for index in indices:
+        info = dataset.id.get_chunk_info_by_coord((int(index), 0, 0))
+        if info.byte_offset is None or info.size is None:
+            raise OSError(f"chunk {index} is not stored")
+        if info.filter_mask:
+            raise OSError(f"chunk {index} was stored with a filter skipped")
+        if info.size < HEADER_BYTES:
+            raise OSError(f"chunk {index} holds {info.size} bytes, not a bitshuffle header")
+        infos.append(info)
+    sizes = np.array([info.size for info in infos], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    payload = allocate(int(sizes.sum()))
+    block_elems = 0
+    for index, start, size in zip(indices, starts, sizes, strict=True):
+        dataset.id.read_direct_chunk((int(index), 0, 0), out=payload[start:start + size])
+        total, block_bytes = struct.unpack(">QI", payload[start:start + HEADER_BYTES].tobytes())
+        elems = block_bytes // itemsize if block_bytes else _DEFAULT_BLOCK.get(itemsize, 0)
+        if (total != n_values * itemsize or block_bytes % itemsize or elems == 0 or elems % 8
+                or block_elems not in (0, elems)):
+            raise OSError(f"chunk {index} announces {total} bytes in blocks of {block_bytes}, "
+                          f"a frame is {n_values * itemsize} bytes of {itemsize}-byte values")
+        block_elems = elems
+    offsets = np.empty((len(indices), -(-n_values // block_elems)), dtype=np.int64)
+    bad = block_table(payload, starts, sizes, n_values, itemsize, block_elems, offsets)
+    if bad >= 0:
+        raise OSError(f"chunk {indices[bad]} is truncated or corrupt: its LZ4 blocks do not "
+                      f"fill its {sizes[bad]} bytes")
+    return CompressedFrames(payload, offsets, block_elems, dtype)

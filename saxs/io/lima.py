@@ -12,7 +12,7 @@ Layout (LIMA ``CtSaving_Hdf5.cpp``; ID02.md §1.1)::
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,13 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.header import Header
-from saxs.io.fastread import decompresses_in_parallel, read_bitshuffle_frames
+from saxs.io.fastread import (
+    CompressedFrames,
+    decompresses_in_parallel,
+    read_bitshuffle_frames,
+    read_compressed_frames,
+    reads_compressed,
+)
 from saxs.io.hdf5util import compression_options, decode, nx_class, open_readonly
 
 
@@ -122,6 +128,8 @@ class LimaSource:
     #: Frames are decompressed by several threads at once (bitshuffle-LZ4, one chunk per
     #: frame): a caller gains nothing by reading in a thread of its own.
     parallel_read: bool = False
+    #: Frames can be read still compressed (:meth:`read_compressed`).
+    compressed_read: bool = False
 
     def describe(self) -> str:
         """``file::/dataset``."""
@@ -158,6 +166,17 @@ class LimaSource:
                 raise InputError(f"{self.describe()}: frames {indices[0]}..{indices[-1]} cannot "
                                  f"be read ({exc}); the file is truncated or corrupt") from None
         return out
+
+    def read_compressed(self, indices: np.ndarray, allocate: Callable[[int], np.ndarray]
+                        ) -> CompressedFrames:
+        """Frames ``indices`` as stored (bitshuffle-LZ4), for kernels that decode them
+        (:func:`saxs.io.fastread.read_compressed_frames`); only if ``compressed_read``."""
+        with open_readonly(self.path) as f:
+            try:
+                return read_compressed_frames(f[self.dataset], indices, allocate)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise InputError(f"{self.describe()}: frames {indices[0]}..{indices[-1]} cannot "
+                                 f"be read ({exc}); the file is truncated or corrupt") from None
 
     def read_variance(self, indices: np.ndarray) -> None:  # noqa: ARG002
         """LIMA raw files store no variance."""
@@ -196,7 +215,9 @@ def open_source(path: Path, dataset: str | None) -> tuple[LimaSource, Header, di
         dtype = node.dtype
         ndim = node.ndim
         parallel = ndim == 3 and decompresses_in_parallel(node)
-    source = LimaSource(path, layout.data_path, int(n), tuple(shape), dtype, ndim == 2, parallel)
+        compressed = ndim == 3 and reads_compressed(node)
+    source = LimaSource(path, layout.data_path, int(n), tuple(shape), dtype, ndim == 2, parallel,
+                        compressed)
     return source, header, extras
 
 
