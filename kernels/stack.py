@@ -54,33 +54,52 @@ def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _add_frame(row, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, frame_id, n, raw_sum,
-               mon_sum, x_sum, x2_sum, x_max, k_max):
-    """Add one frame to the sums of one tile; returns the frame's summed signal and count.
+def _add_frames(row_a, row_b, use_b, dark, valid, use_dummy, dummy, delta_dummy, inv_a, inv_b,
+                mon_a, mon_b, id_a, id_b, n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
+    """Add frame a, then frame b if ``use_b``, to the sums of one tile; returns each frame's
+    summed signal and count (0 for an unused b).
 
-    Branch-free (selects and 0/1 weights) so that LLVM vectorises the loop.
+    Each pixel's sums are loaded and stored once for the two frames (half the memory traffic
+    of one frame at a time), with the same additions in the same order: an unused b adds
+    exact zeros. Branch-free (selects and 0/1 weights) so that LLVM vectorises the loop.
     """
-    total = 0.0
-    count = 0
-    kid = np.int32(frame_id)
-    for i in range(row.size):
-        raw = float(row[i])
-        ok = valid[i] & ((not use_dummy) | (abs(raw - dummy) > delta_dummy))
-        w = np.float64(ok)
-        signal = (raw - dark[i]) * w
-        x = signal * inv
-        n[i] += np.int32(ok)
-        raw_sum[i] += raw * w
-        mon_sum[i] += mon * w
-        x_sum[i] += x
-        x2_sum[i] += x * x
-        total += signal
-        count += np.int64(ok)
-        previous = x_max[i]
-        higher = ok & (x > previous)
-        x_max[i] = x if higher else previous
-        k_max[i] = kid if higher else k_max[i]
-    return total, count
+    total_a = 0.0
+    total_b = 0.0
+    count_a = 0
+    count_b = 0
+    ka = np.int32(id_a)
+    kb = np.int32(id_b)
+    for i in range(row_a.size):
+        raw_a = float(row_a[i])
+        raw_b = float(row_b[i])
+        static = valid[i]
+        ok_a = static & ((not use_dummy) | (abs(raw_a - dummy) > delta_dummy))
+        ok_b = static & use_b & ((not use_dummy) | (abs(raw_b - dummy) > delta_dummy))
+        w_a = np.float64(ok_a)
+        w_b = np.float64(ok_b)
+        d = dark[i]
+        signal_a = (raw_a - d) * w_a
+        signal_b = (raw_b - d) * w_b
+        x_a = signal_a * inv_a
+        x_b = signal_b * inv_b
+        n[i] += np.int32(ok_a) + np.int32(ok_b)
+        raw_sum[i] = (raw_sum[i] + raw_a * w_a) + raw_b * w_b
+        mon_sum[i] = (mon_sum[i] + mon_a * w_a) + mon_b * w_b
+        x_sum[i] = (x_sum[i] + x_a) + x_b
+        x2_sum[i] = (x2_sum[i] + x_a * x_a) + x_b * x_b
+        total_a += signal_a
+        total_b += signal_b
+        count_a += np.int64(ok_a)
+        count_b += np.int64(ok_b)
+        best = x_max[i]
+        best_k = k_max[i]
+        higher = ok_a & (x_a > best)
+        best = x_a if higher else best
+        best_k = ka if higher else best_k
+        higher = ok_b & (x_b > best)
+        x_max[i] = x_b if higher else best
+        k_max[i] = kb if higher else best_k
+    return total_a, count_a, total_b, count_b
 
 
 @njit(cache=True, nogil=True)
@@ -130,12 +149,17 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
     for t in prange(n_tiles):
         lo = t * TILE
         hi = min(npix, lo + TILE)
-        for j in range(m):
+        for j in range(0, m, 2 if sign > 0 else 1):
             if sign > 0:
-                part_sum[t, j], part_n[t, j] = _add_frame(
-                    frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy, delta_dummy,
-                    inv[j], monitors[j], frame_ids[j], n[lo:hi], raw_sum[lo:hi],
-                    mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
+                b = min(j + 1, m - 1)
+                sum_a, n_a, sum_b, n_b = _add_frames(
+                    frames[j, lo:hi], frames[b, lo:hi], b > j, dark[lo:hi], valid[lo:hi],
+                    use_dummy, dummy, delta_dummy, inv[j], inv[b], monitors[j], monitors[b],
+                    frame_ids[j], frame_ids[b], n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi],
+                    x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
+                part_sum[t, j], part_n[t, j] = sum_a, n_a
+                if b > j:
+                    part_sum[t, b], part_n[t, b] = sum_b, n_b
             else:
                 _remove_frame(frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy,
                               delta_dummy, inv[j], monitors[j], n[lo:hi], raw_sum[lo:hi],
@@ -198,17 +222,27 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
             x2_sum[lo:hi] = 0.0
             x_max[lo:hi] = -np.inf
             k_max[lo:hi] = -1
-        buffer = np.empty(tile, like.dtype)
+        buffer = np.empty((2, tile), like.dtype)
         scratch = np.empty(block_elems * itemsize, np.uint8)
-        for j in range(m):
+        width = hi - lo
+        for j in range(0, m, 2):
+            b = min(j + 1, m - 1)
             if not decode_blocks(lz4, untranspose, payload, offsets[j], b0, b1, npix,
-                                 block_elems, itemsize, scratch, buffer):
+                                 block_elems, itemsize, scratch, buffer[0]):
                 failed[j] = True
                 continue
-            part_sum[t, j], part_n[t, j] = _add_frame(
-                buffer[:hi - lo], dark[lo:hi], valid[lo:hi], use_dummy, dummy, delta_dummy,
-                inv[j], monitors[j], frame_ids[j], n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi],
-                x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
+            if b > j and not decode_blocks(lz4, untranspose, payload, offsets[b], b0, b1, npix,
+                                           block_elems, itemsize, scratch, buffer[1]):
+                failed[b] = True
+                continue
+            sum_a, n_a, sum_b, n_b = _add_frames(
+                buffer[0, :width], buffer[1 if b > j else 0, :width], b > j, dark[lo:hi],
+                valid[lo:hi], use_dummy, dummy, delta_dummy, inv[j], inv[b], monitors[j],
+                monitors[b], frame_ids[j], frame_ids[b], n[lo:hi], raw_sum[lo:hi],
+                mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
+            part_sum[t, j], part_n[t, j] = sum_a, n_a
+            if b > j:
+                part_sum[t, b], part_n[t, b] = sum_b, n_b
     for j in range(m):
         for t in range(n_tiles):
             frame_sum[frame_ids[j]] += part_sum[t, j]
