@@ -14,25 +14,51 @@ value not the detector's dummy), with x = (raw - dark) / I1_k the flux-normalise
 per-frame totals are then left as they were. x_max starts at -inf and k_max at -1 (no value).
 A pixel is "dummy" in a frame if abs(raw - dummy) <= delta_dummy (ID02.md §1.3).
 Float64 sums, int32 counts and frame indices; frames may be any integer or float type.
-Deterministic: fixed summation order whatever the number of threads and the chunking. The
-kernels release the GIL, so the next frames can be read while they run.
+Deterministic: each per-pixel sum adds its frames in stack order, and each frame total is
+summed per tile of pixels, then over tiles in tile order, whatever the number of threads and
+the chunking. The kernels release the GIL, so the next frames can be read while they run.
+
+Integer frames are added four at a time: each pixel's sums are loaded and stored once for the
+four frames (a quarter of the memory traffic), with the same additions in the same order. That
+loop must not be compiled with reassociation, which could reorder those additions; the frame
+totals are kept exact instead (integer sums of the counts, minus the summed dark of the
+contributing pixels), so the loop needs no floating-point reduction to vectorise.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from saxs_kernels.bitshuffle import decode_blocks
 
 #: Pixels per tile of the parallel loop. A tile's running sums (~200 kB) stay in the core's
-#: cache while the chunk's frames are added one after the other; frame totals are summed per
-#: tile, then over tiles in tile order, so results do not depend on the number of threads.
+#: cache while the chunk's frames are added; frame totals are summed per tile, then over
+#: tiles in tile order, so results do not depend on the number of threads.
 TILE = 4096
 
-#: Reassociation lets LLVM vectorise the per-tile frame total (a sum over pixels); every
-#: per-pixel sum still adds its frames in stack order.
+#: Frames added together by :func:`_add_four`.
+GROUP = 4
+
+#: For loops whose only reductions are per-tile sums over pixels (one addition per pixel and
+#: call): reassociation lets LLVM vectorise them and cannot reorder a per-pixel sum.
 _FASTMATH = {"reassoc", "nsz", "contract"}
+
+
+#: For :func:`_add_four`: contractions into fused multiply-adds and no signed zeros, but no
+#: reassociation (its per-pixel sums take four additions in a row).
+_NO_REORDER = {"nsz", "contract"}
+
+
+def _integer_values(array):  # pragma: no cover - replaced by the overload in compiled code
+    return array.dtype.kind in "iu"
+
+
+@overload(_integer_values)
+def _integer_values_compiled(array):
+    integer = isinstance(array.dtype, types.Integer)
+    return lambda array: integer
 
 
 def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max) -> None:
@@ -54,52 +80,145 @@ def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _add_frames(row_a, row_b, use_b, dark, valid, use_dummy, dummy, delta_dummy, inv_a, inv_b,
-                mon_a, mon_b, id_a, id_b, n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
-    """Add frame a, then frame b if ``use_b``, to the sums of one tile; returns each frame's
-    summed signal and count (0 for an unused b).
+def _add_frame(row, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, frame_id, n, raw_sum,
+               mon_sum, x_sum, x2_sum, x_max, k_max):
+    """Add one frame to the sums of one tile; returns the frame's summed signal and count.
 
-    Each pixel's sums are loaded and stored once for the two frames (half the memory traffic
-    of one frame at a time), with the same additions in the same order: an unused b adds
-    exact zeros. Branch-free (selects and 0/1 weights) so that LLVM vectorises the loop.
+    Branch-free (selects and 0/1 weights) so that LLVM vectorises the loop.
     """
-    total_a = 0.0
-    total_b = 0.0
-    count_a = 0
-    count_b = 0
-    ka = np.int32(id_a)
-    kb = np.int32(id_b)
-    for i in range(row_a.size):
-        raw_a = float(row_a[i])
-        raw_b = float(row_b[i])
+    total = 0.0
+    count = 0
+    kid = np.int32(frame_id)
+    for i in range(row.size):
+        raw = float(row[i])
+        ok = valid[i] & ((not use_dummy) | (abs(raw - dummy) > delta_dummy))
+        w = np.float64(ok)
+        signal = (raw - dark[i]) * w
+        x = signal * inv
+        n[i] += np.int32(ok)
+        raw_sum[i] += raw * w
+        mon_sum[i] += mon * w
+        x_sum[i] += x
+        x2_sum[i] += x * x
+        total += signal
+        count += np.int64(ok)
+        previous = x_max[i]
+        higher = ok & (x > previous)
+        x_max[i] = x if higher else previous
+        k_max[i] = kid if higher else k_max[i]
+    return total, count
+
+
+@njit(cache=True, nogil=True, fastmath=_NO_REORDER)
+def _add_four(row0, row1, row2, row3, used, dark, valid, use_dummy, dummy, delta_dummy, inv,
+              mon, ids, n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
+    """Add the first ``used`` (1-4) of four integer frames, in order, to the sums of one tile.
+
+    ``inv``, ``mon``, ``ids``: 1/I1, I1 and frame index of the four (unused entries must be
+    finite). An unused frame adds exact zeros. Returns the integer sums of the counts of the
+    contributing pixels and their numbers, per frame.
+    """
+    s0 = s1 = s2 = s3 = np.int64(0)
+    c0 = c1 = c2 = c3 = np.int64(0)
+    use1 = used > 1
+    use2 = used > 2
+    use3 = used > 3
+    i0, i1, i2, i3 = inv[0], inv[1], inv[2], inv[3]
+    m0, m1, m2, m3 = mon[0], mon[1], mon[2], mon[3]
+    k0, k1, k2, k3 = np.int32(ids[0]), np.int32(ids[1]), np.int32(ids[2]), np.int32(ids[3])
+    for i in range(row0.size):
         static = valid[i]
-        ok_a = static & ((not use_dummy) | (abs(raw_a - dummy) > delta_dummy))
-        ok_b = static & use_b & ((not use_dummy) | (abs(raw_b - dummy) > delta_dummy))
-        w_a = np.float64(ok_a)
-        w_b = np.float64(ok_b)
         d = dark[i]
-        signal_a = (raw_a - d) * w_a
-        signal_b = (raw_b - d) * w_b
-        x_a = signal_a * inv_a
-        x_b = signal_b * inv_b
-        n[i] += np.int32(ok_a) + np.int32(ok_b)
-        raw_sum[i] = (raw_sum[i] + raw_a * w_a) + raw_b * w_b
-        mon_sum[i] = (mon_sum[i] + mon_a * w_a) + mon_b * w_b
-        x_sum[i] = (x_sum[i] + x_a) + x_b
-        x2_sum[i] = (x2_sum[i] + x_a * x_a) + x_b * x_b
-        total_a += signal_a
-        total_b += signal_b
-        count_a += np.int64(ok_a)
-        count_b += np.int64(ok_b)
+        r0, r1, r2, r3 = float(row0[i]), float(row1[i]), float(row2[i]), float(row3[i])
+        ok0 = static & ((not use_dummy) | (abs(r0 - dummy) > delta_dummy))
+        ok1 = static & use1 & ((not use_dummy) | (abs(r1 - dummy) > delta_dummy))
+        ok2 = static & use2 & ((not use_dummy) | (abs(r2 - dummy) > delta_dummy))
+        ok3 = static & use3 & ((not use_dummy) | (abs(r3 - dummy) > delta_dummy))
+        x0 = (r0 - d) * i0 if ok0 else 0.0
+        x1 = (r1 - d) * i1 if ok1 else 0.0
+        x2 = (r2 - d) * i2 if ok2 else 0.0
+        x3 = (r3 - d) * i3 if ok3 else 0.0
+        n[i] += np.int32(ok0) + np.int32(ok1) + np.int32(ok2) + np.int32(ok3)
+        raw_sum[i] = ((((raw_sum[i] + (r0 if ok0 else 0.0)) + (r1 if ok1 else 0.0))
+                       + (r2 if ok2 else 0.0)) + (r3 if ok3 else 0.0))
+        mon_sum[i] = ((((mon_sum[i] + (m0 if ok0 else 0.0)) + (m1 if ok1 else 0.0))
+                       + (m2 if ok2 else 0.0)) + (m3 if ok3 else 0.0))
+        x_sum[i] = (((x_sum[i] + x0) + x1) + x2) + x3
+        x2_sum[i] = (((x2_sum[i] + x0 * x0) + x1 * x1) + x2 * x2) + x3 * x3
+        s0 += np.int64(row0[i]) if ok0 else np.int64(0)
+        s1 += np.int64(row1[i]) if ok1 else np.int64(0)
+        s2 += np.int64(row2[i]) if ok2 else np.int64(0)
+        s3 += np.int64(row3[i]) if ok3 else np.int64(0)
+        c0 += ok0
+        c1 += ok1
+        c2 += ok2
+        c3 += ok3
         best = x_max[i]
         best_k = k_max[i]
-        higher = ok_a & (x_a > best)
-        best = x_a if higher else best
-        best_k = ka if higher else best_k
-        higher = ok_b & (x_b > best)
-        x_max[i] = x_b if higher else best
-        k_max[i] = kb if higher else best_k
-    return total_a, count_a, total_b, count_b
+        higher = ok0 & (x0 > best)
+        best = x0 if higher else best
+        best_k = k0 if higher else best_k
+        higher = ok1 & (x1 > best)
+        best = x1 if higher else best
+        best_k = k1 if higher else best_k
+        higher = ok2 & (x2 > best)
+        best = x2 if higher else best
+        best_k = k2 if higher else best_k
+        higher = ok3 & (x3 > best)
+        x_max[i] = x3 if higher else best
+        k_max[i] = k3 if higher else best_k
+    return (s0, s1, s2, s3), (c0, c1, c2, c3)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _dark_where_valid(row, dark, valid, use_dummy, dummy, delta_dummy):
+    """Summed dark and number of the pixels valid in this frame (``use_dummy`` False: of the
+    statically valid pixels)."""
+    total = 0.0
+    count = 0
+    for i in range(row.size):
+        ok = valid[i] & ((not use_dummy) | (abs(float(row[i]) - dummy) > delta_dummy))
+        total += dark[i] * np.float64(ok)
+        count += np.int64(ok)
+    return total, count
+
+
+@njit(cache=True, nogil=True)
+def _add_tile(frames, m, first, last, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, ids, n,
+              raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, totals, counts):
+    """Add frames ``frames[:m, first:last]`` (one tile; C-contiguous rows, so that the loops
+    vectorise) in order; frame j's summed signal and count go to ``totals[j]``, ``counts[j]``.
+    ``inv``, ``mon`` and ``ids`` have ``m + GROUP - 1`` entries (finite padding)."""
+    if not _integer_values(frames):
+        for j in range(m):
+            totals[j], counts[j] = _add_frame(
+                frames[j, first:last], dark, valid, use_dummy, dummy, delta_dummy, inv[j], mon[j],
+                ids[j], n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max)
+        return
+    dark_static, n_static = _dark_where_valid(frames[0, first:last], dark, valid, False, 0.0,
+                                              0.0)
+    for j in range(0, m, GROUP):
+        used = min(GROUP, m - j)
+        rows = (frames[j, first:last], frames[min(j + 1, m - 1), first:last],
+                frames[min(j + 2, m - 1), first:last], frames[min(j + 3, m - 1), first:last])
+        sums, numbers = _add_four(rows[0], rows[1], rows[2], rows[3], used, dark, valid,
+                                  use_dummy, dummy, delta_dummy, inv[j:j + GROUP],
+                                  mon[j:j + GROUP], ids[j:j + GROUP], n, raw_sum, mon_sum,
+                                  x_sum, x2_sum, x_max, k_max)
+        for f in range(used):
+            dark_ok = dark_static
+            if numbers[f] != n_static:  # pixels that are dummy in this frame (rare)
+                dark_ok = _dark_where_valid(rows[f], dark, valid, use_dummy, dummy,
+                                            delta_dummy)[0]
+            totals[j + f] = float(sums[f]) - dark_ok
+            counts[j + f] = numbers[f]
+
+
+@njit(cache=True, nogil=True)
+def _padded(values, m):
+    out = np.ones(m + GROUP - 1, dtype=values.dtype)
+    out[:m] = values[:m]
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -115,6 +234,14 @@ def _remove_frame(row, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, n, 
         mon_sum[i] -= mon
         x_sum[i] -= x
         x2_sum[i] -= x * x
+
+
+@njit(cache=True, nogil=True)
+def _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n):
+    for j in range(frame_ids.size):
+        for t in range(part_sum.shape[0]):
+            frame_sum[frame_ids[j]] += part_sum[t, j]
+            frame_n[frame_ids[j]] += part_n[t, j]
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -145,30 +272,24 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
     n_tiles = (npix + TILE - 1) // TILE
     part_sum = np.zeros((n_tiles, m))
     part_n = np.zeros((n_tiles, m), dtype=np.int64)
-    inv = 1.0 / monitors
+    inv = _padded(1.0 / monitors, m)
+    mon = _padded(monitors, m)
+    ids = _padded(frame_ids, m)
     for t in prange(n_tiles):
         lo = t * TILE
         hi = min(npix, lo + TILE)
-        for j in range(0, m, 2 if sign > 0 else 1):
-            if sign > 0:
-                b = min(j + 1, m - 1)
-                sum_a, n_a, sum_b, n_b = _add_frames(
-                    frames[j, lo:hi], frames[b, lo:hi], b > j, dark[lo:hi], valid[lo:hi],
-                    use_dummy, dummy, delta_dummy, inv[j], inv[b], monitors[j], monitors[b],
-                    frame_ids[j], frame_ids[b], n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi],
-                    x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
-                part_sum[t, j], part_n[t, j] = sum_a, n_a
-                if b > j:
-                    part_sum[t, b], part_n[t, b] = sum_b, n_b
-            else:
-                _remove_frame(frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy,
-                              delta_dummy, inv[j], monitors[j], n[lo:hi], raw_sum[lo:hi],
-                              mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi])
-    if sign > 0:
+        if sign > 0:
+            _add_tile(frames, m, lo, hi, dark[lo:hi], valid[lo:hi], use_dummy,
+                      dummy, delta_dummy, inv, mon, ids, n[lo:hi], raw_sum[lo:hi],
+                      mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi],
+                      k_max[lo:hi], part_sum[t], part_n[t])
+            continue
         for j in range(m):
-            for t in range(n_tiles):
-                frame_sum[frame_ids[j]] += part_sum[t, j]
-                frame_n[frame_ids[j]] += part_n[t, j]
+            _remove_frame(frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy,
+                          delta_dummy, inv[j], mon[j], n[lo:hi], raw_sum[lo:hi],
+                          mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi])
+    if sign > 0:
+        _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -177,7 +298,7 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
                           mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, frame_n, failed):
     """:func:`accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the kernel.
 
-    Each tile of whole blocks is decoded frame after frame into a buffer of the tile's size
+    Each tile of whole blocks is decoded, four frames at a time, into a buffer of four tiles
     (:func:`saxs_kernels.bitshuffle.decode_blocks`) and added while it is in the core's cache:
     the decoded frames never go through memory. The sums are the same, bit for bit, as
     :func:`accumulate_frames` on the decoded frames.
@@ -198,7 +319,7 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
         Start the sums from their starting values (the first chunk of a stack) instead of
         adding to them.
     failed : (m,) bool
-        Set for a frame whose blocks do not decode (its tiles are not added).
+        Set for a frame whose blocks do not decode (then nothing is added for its group).
     """
     m = offsets.shape[0]
     npix = n.size
@@ -208,7 +329,9 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
     n_tiles = (npix + tile - 1) // tile
     part_sum = np.zeros((n_tiles, m))
     part_n = np.zeros((n_tiles, m), dtype=np.int64)
-    inv = 1.0 / monitors
+    inv = _padded(1.0 / monitors, m)
+    mon = _padded(monitors, m)
+    ids = _padded(frame_ids, m)
     for t in prange(n_tiles):
         lo = t * tile
         hi = min(npix, lo + tile)
@@ -222,31 +345,22 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
             x2_sum[lo:hi] = 0.0
             x_max[lo:hi] = -np.inf
             k_max[lo:hi] = -1
-        buffer = np.empty((2, tile), like.dtype)
+        buffer = np.empty((GROUP, tile), like.dtype)
         scratch = np.empty(block_elems * itemsize, np.uint8)
-        width = hi - lo
-        for j in range(0, m, 2):
-            b = min(j + 1, m - 1)
-            if not decode_blocks(lz4, untranspose, payload, offsets[j], b0, b1, npix,
-                                 block_elems, itemsize, scratch, buffer[0]):
-                failed[j] = True
-                continue
-            if b > j and not decode_blocks(lz4, untranspose, payload, offsets[b], b0, b1, npix,
-                                           block_elems, itemsize, scratch, buffer[1]):
-                failed[b] = True
-                continue
-            sum_a, n_a, sum_b, n_b = _add_frames(
-                buffer[0, :width], buffer[1 if b > j else 0, :width], b > j, dark[lo:hi],
-                valid[lo:hi], use_dummy, dummy, delta_dummy, inv[j], inv[b], monitors[j],
-                monitors[b], frame_ids[j], frame_ids[b], n[lo:hi], raw_sum[lo:hi],
-                mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi])
-            part_sum[t, j], part_n[t, j] = sum_a, n_a
-            if b > j:
-                part_sum[t, b], part_n[t, b] = sum_b, n_b
-    for j in range(m):
-        for t in range(n_tiles):
-            frame_sum[frame_ids[j]] += part_sum[t, j]
-            frame_n[frame_ids[j]] += part_n[t, j]
+        for j in range(0, m, GROUP):
+            used = min(GROUP, m - j)
+            decoded = True
+            for f in range(used):
+                if not decode_blocks(lz4, untranspose, payload, offsets[j + f], b0, b1, npix,
+                                     block_elems, itemsize, scratch, buffer[f]):
+                    failed[j + f] = True
+                    decoded = False
+            if decoded:
+                _add_tile(buffer, used, 0, hi - lo, dark[lo:hi], valid[lo:hi], use_dummy, dummy,
+                          delta_dummy, inv[j:], mon[j:], ids[j:], n[lo:hi], raw_sum[lo:hi],
+                          mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi],
+                          k_max[lo:hi], part_sum[t, j:], part_n[t, j:])
+    _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n)
 
 
 @njit(cache=True, parallel=True, nogil=True)
