@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import fabio
 import h5py
 import numpy as np
@@ -319,3 +321,65 @@ def test_bitshuffle_fast_path_equals_h5py(tmp_path, small_geometry, rng, monkeyp
                               compression="gzip")
         assert not is_bitshuffle_lz4_per_frame(gz)
         assert not read_bitshuffle_frames(gz, np.array([0]), out[:1])
+
+
+def test_frames_read_still_compressed(tmp_path, small_geometry, rng):
+    """Integer bitshuffle-LZ4 stacks can be read as stored; decoding the blocks gives the
+    frames h5py reads."""
+    from saxs.io.fastread import BLOCK_DECODER
+    from saxs_kernels.bitshuffle import decode_blocks
+
+    frames = rng.poisson(300, (5, *small_geometry.shape)).astype(np.uint32)
+    path = tmp_path / "bs.h5"
+    write_lima(path, frames, _header(small_geometry), compression="bitshuffle-lz4")
+    stack = saxs.read_frames(path)
+    assert stack.reads_compressed
+    stored = stack.read_compressed(np.array([4, 1]), lambda n: np.zeros(n + 7, np.uint8))
+    npix = frames[0].size
+    for row, k in enumerate((4, 1)):
+        out = np.zeros(npix, np.uint32)
+        assert decode_blocks(*BLOCK_DECODER, stored.payload, stored.offsets[row], 0,
+                             stored.offsets.shape[1], npix, stored.block_elems, 4,
+                             np.empty(stored.block_elems * 4, np.uint8), out)
+        np.testing.assert_array_equal(out.reshape(frames[k].shape), frames[k])
+    # float frames and other filters are read decompressed
+    write_lima(tmp_path / "f.h5", frames.astype(np.float32), _header(small_geometry),
+               compression="bitshuffle-lz4")
+    write_lima(tmp_path / "gz.h5", frames, _header(small_geometry), compression="gzip")
+    for name in ("f.h5", "gz.h5"):
+        other = saxs.read_frames(tmp_path / name)
+        assert not other.reads_compressed
+        with pytest.raises(InputError, match="still compressed"):
+            other.read_compressed(np.array([0]), lambda n: np.zeros(n, np.uint8))
+
+
+@pytest.mark.parametrize("damage", ["cut", "garbage"])
+def test_damaged_bitshuffle_frame_is_named(tmp_path, small_geometry, rng, damage):
+    """A chunk cut short, or LZ4 data that does not decode: the error names the file and the
+    frame, and the file is left as it was."""
+    import hashlib
+
+    from saxs import Reducer
+
+    frames = rng.poisson(300, (6, *small_geometry.shape)).astype(np.uint32)
+    path = tmp_path / "bs.h5"
+    write_lima(path, frames, _header(small_geometry, Intensity1="1000"),
+               compression="bitshuffle-lz4")
+    with h5py.File(path, "r+") as f:
+        data = f["/entry_0000/measurement/data"]
+        _, chunk = data.id.read_direct_chunk((3, 0, 0))
+        chunk = bytearray(chunk)
+        if damage == "cut":
+            chunk = chunk[:-5]
+        else:  # the first block's LZ4 bytes, its size kept
+            size = int.from_bytes(chunk[12:16], "big")
+            chunk[16:16 + size] = b"\xff" * size
+        data.id.write_direct_chunk((3, 0, 0), bytes(chunk))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    stack = saxs.read_frames(path)
+    reducer = Reducer(stack.geometry, npt=50)
+    message = "truncated or corrupt" if damage == "cut" else "does not decompress"
+    with pytest.raises(InputError, match=rf"bs\.h5.*{message}") as info:
+        reducer.reduce(stack)
+    assert re.search(r"(chunk|frame) 3\b", str(info.value))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest

@@ -181,6 +181,25 @@ def test_reused_reducer_and_threads_give_the_same_curves(tmp_path):
     np.testing.assert_array_equal(clone.reduce(stacks[0]).intensity, fresh[0].intensity)
 
 
+def test_frames_decoded_in_the_kernel_give_the_same_curve(tmp_path, monkeypatch):
+    """Bitshuffle-LZ4 stacks are decoded block by block inside the accumulation kernel; the
+    curves equal those of the frames read whole, bit for bit, with outliers rejected."""
+    import saxs.stack
+
+    scenario = _scenario(seed=5, outliers={"bubble_frames": [1], "zingers_per_frame": 3})
+    files = write_beamtime(scenario, tmp_path)
+    stack = saxs.read_frames(files.raw["np"])
+    assert stack.reads_compressed
+    kernel = _reducer(files, stack.geometry, chunk_size=4).reduce(stack)
+    monkeypatch.setattr(saxs.stack, "BLOCK_DECODER", None)
+    whole = _reducer(files, stack.geometry, chunk_size=4).reduce(stack)
+    np.testing.assert_array_equal(kernel.intensity, whole.intensity)
+    np.testing.assert_array_equal(kernel.sigma, whole.sigma)
+    for key in ("frames_dropped", "zinger_pixels"):
+        assert kernel.metadata[key] == whole.metadata[key]
+    assert [d["frame"] for d in kernel.metadata["frames_dropped"]] == [1]
+
+
 # Bad input ------------------------------------------------------------------------------------
 
 def test_blank_with_other_geometry_is_refused(tmp_path):

@@ -70,21 +70,118 @@ def test_reject_maxima_matches_naive_and_removes_zingers():
     np.testing.assert_allclose(state[1][others], clean[:, others].sum(axis=0), rtol=1e-12)
 
 
-def test_results_do_not_depend_on_thread_count_or_chunking():
+@pytest.mark.parametrize("dtype", [np.uint32, np.float32])
+def test_results_do_not_depend_on_thread_count_or_chunking(dtype):
+    """Integer frames go through the four-at-a-time loop, float frames one at a time; either
+    way, and with frames that hold dummies, the sums are the same bit for bit."""
     import numba
 
     rng = np.random.default_rng(8)
-    frames = rng.poisson(80, (9, 40000)).astype(np.uint32)
+    frames = rng.poisson(80, (9, 40000)).astype(dtype)
+    frames[[1, 4, 8], [5, 77, 39999]] = 9999  # dummies
     monitors, dark, valid = rng.uniform(1, 2, 9), rng.uniform(0, 1, 40000), np.ones(40000, bool)
     results = []
-    for threads, chunks in ((1, [slice(0, 9)]), (2, [slice(0, 2), slice(2, 7), slice(7, 9)])):
+    for threads, chunks in ((1, [slice(0, 9)]),
+                            (2, [slice(0, 2), slice(2, 7), slice(7, 9)]),
+                            (2, [slice(k, k + 1) for k in range(9)])):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         state = new_state(40000, 9)
         for sl in chunks:
-            accumulate_frames(frames[sl], np.arange(9)[sl], monitors[sl], dark, valid, False,
-                              0.0, 0.0, 1, *state)
+            accumulate_frames(frames[sl], np.arange(9)[sl], monitors[sl], dark, valid, True,
+                              9999.0, 0.5, 1, *state)
         results.append(state)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert results[0][0][5] == 8  # the dummy was left out
     # per-pixel sums identical bit for bit, frame totals too (fixed block order)
-    for a, b in zip(results[0], results[1], strict=True):
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+# Bitshuffle-LZ4 frames decoded inside the kernel ---------------------------------------------
+
+def _bitshuffle_chunks(frames, block_elems):
+    """Frames as the HDF5 bitshuffle filter stores them: header, then the LZ4 blocks."""
+    import struct
+
+    import bitshuffle
+
+    chunks = [struct.pack(">QI", f.nbytes, block_elems * f.itemsize)
+              + bitshuffle.compress_lz4(np.ascontiguousarray(f), block_elems).tobytes()
+              for f in frames]
+    sizes = np.array([len(c) for c in chunks], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return np.frombuffer(b"".join(chunks), dtype=np.uint8).copy(), starts, sizes
+
+
+def _block_offsets(payload, starts, sizes, npix, itemsize, block_elems):
+    from saxs_kernels.bitshuffle import block_table
+
+    offsets = np.empty((starts.size, -(-npix // block_elems)), dtype=np.int64)
+    bad = block_table(payload, starts, sizes, npix, itemsize, block_elems, offsets)
+    return offsets, bad
+
+
+@pytest.mark.parametrize(("dtype", "npix", "block_elems"), [
+    (np.uint32, 10003, 2048),   # last block partial, 3 values stored uncompressed
+    (np.uint16, 9001, 4096),
+    (np.int32, 3 * 4096, 512),  # several blocks per tile
+    (np.uint8, 77, 16),
+    (np.uint32, 5, 8),          # no compressed block at all
+])
+def test_compressed_accumulation_equals_decoded_frames(dtype, npix, block_elems):
+    from saxs.io.fastread import BLOCK_DECODER
+    from saxs_kernels.stack import accumulate_compressed
+
+    assert BLOCK_DECODER is not None, "bitshuffle's block functions must be exported"
+    rng = np.random.default_rng(12)
+    nframes = 7
+    frames = rng.poisson(30, (nframes, npix)).astype(dtype)
+    frames[2, 1] = frames[5, npix - 1] = 7  # dummies
+    monitors = rng.uniform(1, 2, nframes)
+    dark, valid = rng.uniform(0, 2, npix), rng.random(npix) > 0.1
+    payload, starts, sizes = _bitshuffle_chunks(frames, block_elems)
+    offsets, bad = _block_offsets(payload, starts, sizes, npix, frames.itemsize, block_elems)
+    assert bad == -1
+    want = new_state(npix, nframes)
+    accumulate_frames(frames, np.arange(nframes), monitors, dark, valid, True, 7.0, 0.1, 1,
+                      *want)
+    got = new_state(npix, nframes)
+    for array in got[:7]:  # garbage: the first chunk must start the sums afresh
+        array[...] = 3
+    failed = np.zeros(nframes, dtype=bool)
+    for k, sl in enumerate((slice(0, 3), slice(3, 7))):
+        accumulate_compressed(*BLOCK_DECODER, payload, offsets[sl], block_elems,
+                              np.empty(0, dtype), np.arange(nframes)[sl], monitors[sl], dark,
+                              valid, True, 7.0, 0.1, k == 0, *got[:9], failed[sl])
+    assert not failed.any()
+    for a, b in zip(want, got, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_damaged_compressed_frames_are_found():
+    from saxs.io.fastread import BLOCK_DECODER
+    from saxs_kernels.bitshuffle import HEADER_BYTES
+    from saxs_kernels.stack import accumulate_compressed
+
+    rng = np.random.default_rng(13)
+    npix, block = 5000, 1024
+    frames = rng.poisson(50, (3, npix)).astype(np.uint32)
+    payload, starts, sizes = _bitshuffle_chunks(frames, block)
+    # a chunk cut short: its blocks run past its end
+    assert _block_offsets(payload, starts, sizes - 1, npix, 4, block)[1] == 0
+    # a chunk with bytes left over after its blocks
+    longer = sizes.copy()
+    longer[1] += 1
+    assert _block_offsets(payload, starts, longer, npix, 4, block)[1] == 1
+    # LZ4 data that does not decode (the block sizes still add up)
+    offsets, bad = _block_offsets(payload, starts, sizes, npix, 4, block)
+    assert bad == -1
+    first_block = starts[2] + HEADER_BYTES
+    assert offsets[2, 0] == first_block
+    payload[first_block + 4:offsets[2, 1]] = 0xFF
+    failed = np.zeros(3, dtype=bool)
+    accumulate_compressed(*BLOCK_DECODER, payload, offsets, block, np.empty(0, np.uint32),
+                          np.arange(3), np.ones(3), np.zeros(npix), np.ones(npix, bool), False,
+                          0.0, 0.0, True, *new_state(npix, 3), failed)
+    np.testing.assert_array_equal(failed, [False, False, True])
