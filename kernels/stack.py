@@ -171,32 +171,40 @@ def _add_four(row0, row1, row2, row3, used, dark, valid, use_dummy, dummy, delta
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _dark_where_valid(row, dark, valid, use_dummy, dummy, delta_dummy):
-    """Summed dark and number of the pixels valid in this frame (``use_dummy`` False: of the
-    statically valid pixels)."""
+def _dark_where_valid(row, dark, valid, dummy, delta_dummy):
+    """Summed dark of the pixels valid in this frame (statically valid, not dummy)."""
+    total = 0.0
+    for i in range(row.size):
+        ok = valid[i] & (abs(float(row[i]) - dummy) > delta_dummy)
+        total += dark[i] * np.float64(ok)
+    return total
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _static_dark(dark, valid):
+    """Summed dark and number of the statically valid pixels of a tile."""
     total = 0.0
     count = 0
-    for i in range(row.size):
-        ok = valid[i] & ((not use_dummy) | (abs(float(row[i]) - dummy) > delta_dummy))
-        total += dark[i] * np.float64(ok)
-        count += np.int64(ok)
+    for i in range(dark.size):
+        total += dark[i] * np.float64(valid[i])
+        count += np.int64(valid[i])
     return total, count
 
 
 @njit(cache=True, nogil=True)
-def _add_tile(frames, m, first, last, dark, valid, use_dummy, dummy, delta_dummy, inv, mon, ids, n,
-              raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, totals, counts):
+def _add_tile(frames, m, first, last, dark, valid, static, use_dummy, dummy, delta_dummy, inv,
+              mon, ids, n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, totals, counts):
     """Add frames ``frames[:m, first:last]`` (one tile; C-contiguous rows, so that the loops
     vectorise) in order; frame j's summed signal and count go to ``totals[j]``, ``counts[j]``.
-    ``inv``, ``mon`` and ``ids`` have ``m + GROUP - 1`` entries (finite padding)."""
+    ``inv``, ``mon`` and ``ids`` have ``m + GROUP - 1`` entries (finite padding); ``static``
+    is the tile's summed dark and number of valid pixels (:func:`_static_dark`)."""
     if not _integer_values(frames):
         for j in range(m):
             totals[j], counts[j] = _add_frame(
                 frames[j, first:last], dark, valid, use_dummy, dummy, delta_dummy, inv[j], mon[j],
                 ids[j], n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max)
         return
-    dark_static, n_static = _dark_where_valid(frames[0, first:last], dark, valid, False, 0.0,
-                                              0.0)
+    dark_static, n_static = static
     for j in range(0, m, GROUP):
         used = min(GROUP, m - j)
         rows = (frames[j, first:last], frames[min(j + 1, m - 1), first:last],
@@ -208,8 +216,7 @@ def _add_tile(frames, m, first, last, dark, valid, use_dummy, dummy, delta_dummy
         for f in range(used):
             dark_ok = dark_static
             if numbers[f] != n_static:  # pixels that are dummy in this frame (rare)
-                dark_ok = _dark_where_valid(rows[f], dark, valid, use_dummy, dummy,
-                                            delta_dummy)[0]
+                dark_ok = _dark_where_valid(rows[f], dark, valid, dummy, delta_dummy)
             totals[j + f] = float(sums[f]) - dark_ok
             counts[j + f] = numbers[f]
 
@@ -279,7 +286,8 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
         lo = t * TILE
         hi = min(npix, lo + TILE)
         if sign > 0:
-            _add_tile(frames, m, lo, hi, dark[lo:hi], valid[lo:hi], use_dummy,
+            static = _static_dark(dark[lo:hi], valid[lo:hi])
+            _add_tile(frames, m, lo, hi, dark[lo:hi], valid[lo:hi], static, use_dummy,
                       dummy, delta_dummy, inv, mon, ids, n[lo:hi], raw_sum[lo:hi],
                       mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi],
                       k_max[lo:hi], part_sum[t], part_n[t])
@@ -345,6 +353,7 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
             x2_sum[lo:hi] = 0.0
             x_max[lo:hi] = -np.inf
             k_max[lo:hi] = -1
+        static = _static_dark(dark[lo:hi], valid[lo:hi])
         buffer = np.empty((GROUP, tile), like.dtype)
         scratch = np.empty(block_elems * itemsize, np.uint8)
         for j in range(0, m, GROUP):
@@ -356,10 +365,10 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
                     failed[j + f] = True
                     decoded = False
             if decoded:
-                _add_tile(buffer, used, 0, hi - lo, dark[lo:hi], valid[lo:hi], use_dummy, dummy,
-                          delta_dummy, inv[j:], mon[j:], ids[j:], n[lo:hi], raw_sum[lo:hi],
-                          mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi],
-                          k_max[lo:hi], part_sum[t, j:], part_n[t, j:])
+                _add_tile(buffer, used, 0, hi - lo, dark[lo:hi], valid[lo:hi], static,
+                          use_dummy, dummy, delta_dummy, inv[j:], mon[j:], ids[j:], n[lo:hi],
+                          raw_sum[lo:hi], mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi],
+                          x_max[lo:hi], k_max[lo:hi], part_sum[t, j:], part_n[t, j:])
     _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n)
 
 

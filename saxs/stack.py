@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from saxs.errors import InputError
@@ -30,6 +31,8 @@ from saxs.frames import FrameStack
 from saxs.io.fastread import BLOCK_DECODER, CompressedFrames
 
 log = logging.getLogger(__name__)
+
+_TILES_PER_TASK = 8
 
 
 @dataclass(frozen=True)
@@ -287,11 +290,12 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
         for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
                                                                   workspace)):
             failed = np.zeros(len(positions), dtype=bool)
-            accumulate_compressed(*BLOCK_DECODER, stored.payload, stored.offsets,
-                                  stored.block_elems, like, positions.astype(np.int64),
-                                  monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
-                                  frames.delta_dummy, k == 0, *workspace.state, frame_sum,
-                                  frame_n, failed)
+            with numba.parallel_chunksize(_TILES_PER_TASK):
+                accumulate_compressed(*BLOCK_DECODER, stored.payload, stored.offsets,
+                                      stored.block_elems, like, positions.astype(np.int64),
+                                      monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
+                                      frames.delta_dummy, k == 0, *workspace.state, frame_sum,
+                                      frame_n, failed)
             if failed.any():
                 raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
                                  "decompress (a corrupt bitshuffle-LZ4 block); the file is "
