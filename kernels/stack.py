@@ -119,7 +119,7 @@ def _add_four(row0, row1, row2, row3, used, dark, valid, use_dummy, dummy, delta
     contributing pixels and their numbers, per frame.
     """
     s0 = s1 = s2 = s3 = np.int64(0)
-    c0 = c1 = c2 = c3 = np.int64(0)
+    c0 = c1 = c2 = c3 = np.int32(0)
     use1 = used > 1
     use2 = used > 2
     use3 = used > 3
@@ -149,10 +149,10 @@ def _add_four(row0, row1, row2, row3, used, dark, valid, use_dummy, dummy, delta
         s1 += np.int64(row1[i]) if ok1 else np.int64(0)
         s2 += np.int64(row2[i]) if ok2 else np.int64(0)
         s3 += np.int64(row3[i]) if ok3 else np.int64(0)
-        c0 += ok0
-        c1 += ok1
-        c2 += ok2
-        c3 += ok3
+        c0 += np.int32(ok0)
+        c1 += np.int32(ok1)
+        c2 += np.int32(ok2)
+        c3 += np.int32(ok3)
         best = x_max[i]
         best_k = k_max[i]
         higher = ok0 & (x0 > best)
