@@ -25,7 +25,8 @@ class FrameSource(Protocol):
     Optional: ``read(indices, out=buffer)`` fills a caller's buffer, ``parallel_read``
     (bool) says that the source decompresses on several threads by itself, and
     ``compressed_read`` (bool) that ``read_compressed(indices, allocate)`` gives the frames as
-    stored (:class:`saxs.io.fastread.CompressedFrames`), for kernels that decode them.
+    stored (:class:`saxs.io.fastread.CompressedFrames`), for kernels that decode them, and
+    ``stored_sizes(indices)`` their sizes in bytes.
     """
 
     path: Path
@@ -230,6 +231,11 @@ class FrameStack:
             raise InputError(f"{self.describe()}: these frames cannot be read still compressed")
         src_idx, _ = self._source_indices(positions)
         return self.source.read_compressed(src_idx, allocate)
+
+    def stored_nbytes(self, positions: np.ndarray) -> np.ndarray:
+        """Bytes stored for frames ``positions`` (only if :attr:`reads_compressed`)."""
+        src_idx, _ = self._source_indices(positions)
+        return self.source.stored_sizes(src_idx)
 
     def iter_chunks(self, chunk_size: int = 16) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(positions, frames)`` chunks of at most ``chunk_size`` frames, in order."""

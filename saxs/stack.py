@@ -137,7 +137,9 @@ class StackWorkspace:
 
     def payload(self, k: int, nbytes: int) -> np.ndarray:
         """Buffer ``k`` for compressed frames, of at least ``nbytes`` (grown by a quarter more
-        than asked when too small; pages touched once)."""
+        than asked when too small; pages touched once). :func:`compressed_chunks` sizes both
+        buffers for ``chunk_size`` frames from the first chunk of a stack, so that a stack
+        read after a shorter one (a warm-up, a test exposure) rarely grows them."""
         while len(self._payloads) <= k:
             self._payloads.append(np.zeros(0, dtype=np.uint8))
         if self._payloads[k].size < nbytes:
@@ -209,6 +211,10 @@ def compressed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorks
     """``(positions, frames as stored)`` chunks, read one chunk ahead in a thread into the
     workspace's two payload buffers used in turn (valid until the chunk after the next)."""
     chunks = frames.chunk_positions(chunk_size)
+    if chunks:  # room for chunks of the workspace's size, like the first one and 25 % more
+        largest = int(frames.stored_nbytes(chunks[0]).max())
+        for k in range(2):
+            workspace.payload(k, (workspace.chunk_size * largest * 5) // 4)
     turn = [0]
 
     def read(positions: np.ndarray) -> tuple[np.ndarray, CompressedFrames]:

@@ -152,6 +152,12 @@ def reads_compressed(dataset: h5py.Dataset) -> bool:
             and is_bitshuffle_lz4_per_frame(dataset))
 
 
+def stored_sizes(dataset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
+    """Bytes stored for frames ``indices`` (one chunk each); 0 for a chunk not stored."""
+    sizes = [dataset.id.get_chunk_info_by_coord((int(index), 0, 0)).size for index in indices]
+    return np.array([size or 0 for size in sizes], dtype=np.int64)
+
+
 def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
                            allocate: Callable[[int], np.ndarray]) -> CompressedFrames:
     """The stored chunks of frames ``indices`` (any order), in ``allocate(nbytes)`` (a

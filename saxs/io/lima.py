@@ -27,6 +27,7 @@ from saxs.io.fastread import (
     read_bitshuffle_frames,
     read_compressed_frames,
     reads_compressed,
+    stored_sizes,
 )
 from saxs.io.hdf5util import compression_options, decode, nx_class, open_readonly
 
@@ -177,6 +178,11 @@ class LimaSource:
             except (OSError, RuntimeError, ValueError) as exc:
                 raise InputError(f"{self.describe()}: frames {indices[0]}..{indices[-1]} cannot "
                                  f"be read ({exc}); the file is truncated or corrupt") from None
+
+    def stored_sizes(self, indices: np.ndarray) -> np.ndarray:
+        """Bytes stored for frames ``indices`` (only if ``compressed_read``)."""
+        with open_readonly(self.path) as f:
+            return stored_sizes(f[self.dataset], indices)
 
     def read_variance(self, indices: np.ndarray) -> None:  # noqa: ARG002
         """LIMA raw files store no variance."""
