@@ -58,7 +58,7 @@ def _integer_values(array):  # pragma: no cover - replaced by the overload in co
 @overload(_integer_values)
 def _integer_values_compiled(array):
     integer = isinstance(array.dtype, types.Integer)
-    return lambda array: integer
+    return lambda array: integer  # noqa: ARG005 - the signature of _integer_values
 
 
 def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max) -> None:

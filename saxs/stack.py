@@ -32,6 +32,8 @@ from saxs.io.fastread import BLOCK_DECODER, CompressedFrames
 
 log = logging.getLogger(__name__)
 
+#: Tiles handed to a thread at a time (dynamic scheduling): a thread slowed down by the
+#: reading thread does not hold up the whole kernel call.
 _TILES_PER_TASK = 8
 
 
@@ -285,11 +287,12 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
     monitors = np.asarray(monitors, dtype=np.float64)
 
     def run(positions: np.ndarray, data: np.ndarray, sign: int) -> None:
-        accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
-                          positions.astype(np.int64), monitors[positions], dark_flat, valid_flat,
-                          use_dummy, dummy, frames.delta_dummy, sign, acc["n"], acc["raw_sum"],
-                          acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
-                          acc["k_max"], frame_sum, frame_n)
+        with numba.parallel_chunksize(_TILES_PER_TASK):
+            accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
+                              positions.astype(np.int64), monitors[positions], dark_flat,
+                              valid_flat, use_dummy, dummy, frames.delta_dummy, sign, acc["n"],
+                              acc["raw_sum"], acc["mon_sum"], acc["x_sum"], acc["x2_sum"],
+                              acc["x_max"], acc["k_max"], frame_sum, frame_n)
 
     if frames.reads_compressed and BLOCK_DECODER is not None and n_frames:
         like = np.empty(0, dtype=frames.dtype)
