@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from saxs.errors import InputError
@@ -32,9 +31,6 @@ from saxs.io.fastread import BLOCK_DECODER, CompressedFrames
 
 log = logging.getLogger(__name__)
 
-#: Tiles handed to a thread at a time (dynamic scheduling): a thread slowed down by the
-#: reading thread does not hold up the whole kernel call.
-_TILES_PER_TASK = 8
 
 
 @dataclass(frozen=True)
@@ -287,24 +283,22 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
     monitors = np.asarray(monitors, dtype=np.float64)
 
     def run(positions: np.ndarray, data: np.ndarray, sign: int) -> None:
-        with numba.parallel_chunksize(_TILES_PER_TASK):
-            accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
-                              positions.astype(np.int64), monitors[positions], dark_flat,
-                              valid_flat, use_dummy, dummy, frames.delta_dummy, sign, acc["n"],
-                              acc["raw_sum"], acc["mon_sum"], acc["x_sum"], acc["x2_sum"],
-                              acc["x_max"], acc["k_max"], frame_sum, frame_n)
+        accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
+                          positions.astype(np.int64), monitors[positions], dark_flat, valid_flat,
+                          use_dummy, dummy, frames.delta_dummy, sign, acc["n"], acc["raw_sum"],
+                          acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
+                          acc["k_max"], frame_sum, frame_n)
 
     if frames.reads_compressed and BLOCK_DECODER is not None and n_frames:
         like = np.empty(0, dtype=frames.dtype)
         for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
                                                                   workspace)):
             failed = np.zeros(len(positions), dtype=bool)
-            with numba.parallel_chunksize(_TILES_PER_TASK):
-                accumulate_compressed(*BLOCK_DECODER, stored.payload, stored.offsets,
-                                      stored.block_elems, like, positions.astype(np.int64),
-                                      monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
-                                      frames.delta_dummy, k == 0, *workspace.state, frame_sum,
-                                      frame_n, failed)
+            accumulate_compressed(*BLOCK_DECODER, stored.payload, stored.offsets,
+                                  stored.block_elems, like, positions.astype(np.int64),
+                                  monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
+                                  frames.delta_dummy, k == 0, *workspace.state, frame_sum,
+                                  frame_n, failed)
             if failed.any():
                 raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
                                  "decompress (a corrupt bitshuffle-LZ4 block); the file is "
