@@ -132,9 +132,9 @@ class Reducer:
         Outlier rejection thresholds (robust standard deviations); None disables.
     chunk_size : int
         Frames streamed per pass of the accumulation kernel. The reducer keeps its streaming
-        memory (:class:`saxs.stack.StackWorkspace`: the per-pixel sums and one or two buffers
-        of ``chunk_size`` frames, ~0.5 GB for an Eiger2 4M) from one stack to the next; it is
-        freed with the reducer.
+        memory (:class:`saxs.stack.StackWorkspace`: the per-pixel sums and two buffers of
+        ``chunk_size`` frames, ~0.4 GB for bitshuffle-LZ4 Eiger2 4M stacks, ~0.9 GB for stacks
+        read decoded) from one stack to the next; it is freed with the reducer.
     """
 
     def __init__(self, geometry: Geometry, mask: PathOrArray | Sequence | None = None,

@@ -1,7 +1,10 @@
 """Averaging a stack of frames of one liquid, with outlier rejection at two levels.
 
 One streamed pass over the frames (:func:`saxs_kernels.stack.accumulate_frames`) collects
-per-pixel sums and per-frame totals; memory does not grow with the number of frames.
+per-pixel sums and per-frame totals; memory does not grow with the number of frames. Integer
+bitshuffle-LZ4 stacks (the LIMA HDF5 default) are read as stored and decoded block by block
+inside the kernel (:func:`saxs_kernels.stack.accumulate_compressed`): the decoded frames never
+go through memory, and the sums are the same bit for bit.
 
 * Whole frames (a bubble, a beam drop): the flux-normalised total of each frame,
   r_k = sum_i (raw - dark) / I1_k, and the transmission I1_k / I0_k are compared with the
@@ -30,7 +33,6 @@ from saxs.frames import FrameStack
 from saxs.io.fastread import BLOCK_DECODER, CompressedFrames
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -99,13 +101,15 @@ def _decide_frames(sums: StackSums, frame_n: np.ndarray, i0: np.ndarray | None,
 
 
 class StackWorkspace:
-    """Reusable memory for streaming stacks of one frame shape and type: the running sums and
-    the read buffers of ``chunk_size`` frames.
+    """Reusable memory for streaming stacks of one frame shape and type: the running sums, the
+    read buffers of ``chunk_size`` frames (decoded, or as stored for stacks decoded in the
+    kernel) and the integration inputs.
 
-    Its pages are touched once, when it is made: a :class:`saxs.Reducer` keeps one and reuses it
-    for every stack, so streaming a stack does not page-fault ~0.5 GB of fresh memory each time
-    (an Eiger2 4M: 215 MB of sums and 286 MB per buffer of 16 frames; ~0.2-0.3 s of page
-    faults per stack on the development machine). The sums that :func:`accumulate_stack`
+    Its pages are touched once, when it is made or first grown: a :class:`saxs.Reducer` keeps
+    one and reuses it for every stack, so streaming a stack does not page-fault fresh memory
+    each time (an Eiger2 4M: 215 MB of sums, 76 MB of integration inputs, and 286 MB per
+    buffer of 16 decoded frames or ~40 MB per buffer of 16 bitshuffle-LZ4 frames; ~1-2 ms of
+    page faults per MB on the development machine). The sums that :func:`accumulate_stack`
     returns live in the workspace until its next use.
     """
 
