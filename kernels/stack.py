@@ -402,22 +402,23 @@ def reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_su
 
 @njit(cache=True, parallel=True, nogil=True)
 def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total,
-                       data, dark_sum, flat_eff, mask, var_frames):
+                       no_data, data, dark_sum, flat_eff, var_frames):
     """Per-pixel pyFAI inputs of the summed stack, in one pass (outputs filled in place).
 
-    data = raw_sum; mask = no contributing frame or statically invalid; dark_sum = n dark;
-    flat_eff = flat * mon_sum / monitor_total (1 where masked); var_frames = mon_sum^2 s^2 / n,
+    data = raw_sum, or ``no_data`` where no frame contributed or the pixel is statically invalid
+    (pyFAI's dummy value: the static mask then stays the same from stack to stack, and pyFAI
+    keeps its sparse matrix, which it rebuilds for every new mask); dark_sum = n dark;
+    flat_eff = flat * mon_sum / monitor_total (1 where no data); var_frames = mon_sum^2 s^2 / n,
     with s^2 the unbiased frame-to-frame variance of the normalised signal (0 for fewer than 2
     frames). The float outputs may be float32, the type pyFAI's Cython and OpenCL engines
     convert their inputs to (the same rounding, done here in parallel).
     """
     for i in prange(n.size):
         count = n[i]
-        masked = count <= 0 or not valid[i]
-        mask[i] = masked
-        data[i] = raw_sum[i]
+        contributes = count > 0 and valid[i]
+        data[i] = raw_sum[i] if contributes else no_data
         dark_sum[i] = count * dark[i]
-        flat_eff[i] = 1.0 if masked else flat[i] * mon_sum[i] / monitor_total
+        flat_eff[i] = flat[i] * mon_sum[i] / monitor_total if contributes else 1.0
         spread = 0.0
         if count >= 2:
             spread = max((x2_sum[i] - x_sum[i] * x_sum[i] / count) / (count - 1), 0.0)

@@ -36,6 +36,10 @@ from saxs.stack import StackSums, StackWorkspace, accumulate_stack, pixel_arrays
 
 log = logging.getLogger(__name__)
 
+#: The summed counts of pixels without data (no contributing frame) for pyFAI: a float32 power
+#: of two far below any sum of counts, given as pyFAI's dummy value.
+NO_DATA = -(2.0**60)
+
 DEFAULT_METHOD = ("bbox", "csr", "cython")
 PathOrArray = str | os.PathLike | np.ndarray
 
@@ -166,6 +170,7 @@ class Reducer:
         self.flat = _load_image(flat, geometry, read_flat, "flat", 1.0)
         self.sources = {"mask": _describe(mask), "dark": _describe(dark), "flat": _describe(flat)}
         self.valid = ~self.mask & (self.flat > 0)
+        self._static_mask = np.ascontiguousarray(~self.valid)
         if not self.valid.any():
             raise InputError("the mask and flat field leave no valid pixel")
 
@@ -246,16 +251,16 @@ class Reducer:
         g = self.geometry
         total = sums.monitor_total
         if workspace is not None:  # made for this geometry's frames (checked before streaming)
-            data, dark_sum, flat, var_frames, mask = workspace.pixel_arrays()
+            data, dark_sum, flat, var_frames = workspace.pixel_arrays()
         else:
-            data, dark_sum, flat, var_frames, mask = pixel_arrays(shape)
+            data, dark_sum, flat, var_frames = pixel_arrays(shape)
         integration_arrays(sums.n, sums.raw_sum, sums.mon_sum, sums.x_sum, sums.x2_sum,
                            self.dark.reshape(-1), self.flat.reshape(-1), self.valid.reshape(-1),
-                           total, data.reshape(-1), dark_sum.reshape(-1), flat.reshape(-1),
-                           mask.reshape(-1), var_frames.reshape(-1))
-        common = {"npt": self.npt, "correctSolidAngle": True, "mask": mask,
-                  "polarization_factor": pf, "flat": flat, "method": self.method,
-                  "unit": "q_nm^-1",
+                           total, NO_DATA, data.reshape(-1), dark_sum.reshape(-1),
+                           flat.reshape(-1), var_frames.reshape(-1))
+        common = {"npt": self.npt, "correctSolidAngle": True, "mask": self._static_mask,
+                  "dummy": NO_DATA, "delta_dummy": 0.5, "polarization_factor": pf,
+                  "flat": flat, "method": self.method, "unit": "q_nm^-1",
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}
         return data, dark_sum, var_frames, common

@@ -107,7 +107,7 @@ class StackWorkspace:
 
     Its pages are touched once, when it is made or first grown: a :class:`saxs.Reducer` keeps
     one and reuses it for every stack, so streaming a stack does not page-fault fresh memory
-    each time (an Eiger2 4M: 215 MB of sums, 76 MB of integration inputs, and 286 MB per
+    each time (an Eiger2 4M: 215 MB of sums, 72 MB of integration inputs, and 286 MB per
     buffer of 16 decoded frames or ~40 MB per buffer of 16 bitshuffle-LZ4 frames; ~1-2 ms of
     page faults per MB on the development machine). The sums that :func:`accumulate_stack`
     returns live in the workspace until its next use.
@@ -152,8 +152,8 @@ class StackWorkspace:
         return self._payloads[k]
 
     def pixel_arrays(self) -> tuple[np.ndarray, ...]:
-        """Four float32 arrays and one bool array of the frame shape (pages touched once), for
-        the integration inputs made from the sums."""
+        """Four float32 arrays of the frame shape (pages touched once), for the integration
+        inputs made from the sums."""
         if self._pixel_arrays is None:
             self._pixel_arrays = pixel_arrays(self.frame_shape)
             for array in self._pixel_arrays:
@@ -170,10 +170,8 @@ class StackWorkspace:
 
 def pixel_arrays(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
     """Arrays for :func:`saxs_kernels.stack.integration_arrays`: summed counts, summed dark,
-    effective flat and frame-to-frame variance (float32, the type pyFAI's engines work in)
-    and the mask."""
-    return (*(np.empty(shape, dtype=np.float32) for _ in range(4)),
-            np.empty(shape, dtype=bool))
+    effective flat and frame-to-frame variance (float32, the type pyFAI's engines work in)."""
+    return tuple(np.empty(shape, dtype=np.float32) for _ in range(4))
 
 
 def streamed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspace

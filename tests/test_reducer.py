@@ -200,6 +200,31 @@ def test_frames_decoded_in_the_kernel_give_the_same_curve(tmp_path, monkeypatch)
     assert [d["frame"] for d in kernel.metadata["frames_dropped"]] == [1]
 
 
+def test_pixels_without_data_keep_the_sparse_matrix(tmp_path, small_geometry):
+    """A pixel that is dummy in one frame only (per-frame mode) is left out of that frame's
+    curve without a new mask for pyFAI, which would rebuild its sparse matrix (~0.25 s for a
+    4M detector): the integrator's engine stays the same object."""
+    from saxs.io.lima import write_lima
+
+    rng = np.random.default_rng(3)
+    frames = rng.poisson(400, (3, *small_geometry.shape)).astype(np.uint32)
+    frames[1, 20, 30] = 7
+    header = {**small_geometry.to_header(), "Dummy": "7", "DDummy": "0.1", "Intensity1": "1e5"}
+    write_lima(tmp_path / "s.h5", frames, header, compression="bitshuffle-lz4")
+    stack = saxs.read_frames(tmp_path / "s.h5")
+    reducer = Reducer(stack.geometry, npt=40)
+    curves = reducer.reduce_frames(stack)
+    engines = {key: id(engine.engine) for key, engine in reducer.integrator.engines.items()}
+    assert reducer.reduce_frames(stack)[1].intensity.tolist() == curves[1].intensity.tolist()
+    assert {key: id(engine.engine) for key, engine
+            in reducer.integrator.engines.items()} == engines
+    mask = np.zeros(small_geometry.shape, dtype=bool)
+    mask[20, 30] = True  # the same pixel masked for every frame
+    masked = Reducer(stack.geometry, mask=mask, npt=40).reduce_frames(stack)[1]
+    np.testing.assert_allclose(curves[1].intensity, masked.intensity, rtol=1e-12)
+    np.testing.assert_allclose(curves[1].sigma, masked.sigma, rtol=1e-12)
+
+
 # Bad input ------------------------------------------------------------------------------------
 
 def test_blank_with_other_geometry_is_refused(tmp_path):
