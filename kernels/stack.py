@@ -20,9 +20,9 @@ the chunking. The kernels release the GIL, so the next frames can be read while 
 
 Integer frames are added four at a time: each pixel's sums are loaded and stored once for the
 four frames (a quarter of the memory traffic), with the same additions in the same order. That
-loop must not be compiled with reassociation, which could reorder those additions; the frame
-totals are kept exact instead (integer sums of the counts, minus the summed dark of the
-contributing pixels), so the loop needs no floating-point reduction to vectorise.
+loop must not be compiled with reassociation, which could reorder those additions, so it holds
+no floating-point reduction: a frame's total is its exact integer sum of counts, minus the
+summed dark of its contributing pixels (computed per tile apart).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ GROUP = 4
 #: For loops whose only reductions are per-tile sums over pixels (one addition per pixel and
 #: call): reassociation lets LLVM vectorise them and cannot reorder a per-pixel sum.
 _FASTMATH = {"reassoc", "nsz", "contract"}
-
 
 #: For :func:`_add_four`: contractions into fused multiply-adds and no signed zeros, but no
 #: reassociation (its per-pixel sums take four additions in a row).
