@@ -422,3 +422,17 @@ def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, mo
         if count >= 2:
             spread = max((x2_sum[i] - x_sum[i] * x_sum[i] / count) / (count - 1), 0.0)
         var_frames[i] = mon_sum[i] * mon_sum[i] * spread / max(count, 1)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def frame_data(row, valid, use_dummy, dummy, delta_dummy, no_data, data):
+    """One frame as pyFAI's input: ``data`` = raw, or ``no_data`` where the pixel is statically
+    invalid or dummy in this frame (the test of :func:`accumulate_frames`). Returns whether any
+    pixel holds data."""
+    count = 0
+    for i in prange(row.size):
+        raw = float(row[i])
+        ok = valid[i] and not (use_dummy and abs(raw - dummy) <= delta_dummy)
+        data[i] = raw if ok else no_data
+        count += ok
+    return count > 0

@@ -32,7 +32,14 @@ from saxs.errors import InputError
 from saxs.frames import FrameStack
 from saxs.geometry import Geometry
 from saxs.io.calib import read_dark, read_flat, read_mask
-from saxs.stack import StackSums, StackWorkspace, accumulate_stack, pixel_arrays
+from saxs.stack import (
+    StackSums,
+    StackWorkspace,
+    accumulate_stack,
+    check_finite,
+    pixel_arrays,
+    streamed_chunks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -274,10 +281,14 @@ class Reducer:
         with integrator_lock(self.geometry):
             poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson",
                                                   **common)
-            frames = self.integrator.integrate1d(data, dark=dark, variance=var_frames, **common)
+            if np.count_nonzero(sums.accepted) >= 2:
+                sem_frames = np.asarray(self.integrator.integrate1d(
+                    data, dark=dark, variance=var_frames, **common).sigma)
+            else:  # one frame (per-frame mode): no frame-to-frame spread to integrate
+                sem_frames = np.zeros_like(np.asarray(poisson.sigma))
         return Integrated(q=np.asarray(poisson.radial), intensity=np.asarray(poisson.intensity),
-                          sem_poisson=np.asarray(poisson.sigma),
-                          sem_frames=np.asarray(frames.sigma), count=np.asarray(poisson.count))
+                          sem_poisson=np.asarray(poisson.sigma), sem_frames=sem_frames,
+                          count=np.asarray(poisson.count))
 
     @contextlib.contextmanager
     def _workspace_for(self, frames: FrameStack) -> Iterator[StackWorkspace | None]:
@@ -317,7 +328,8 @@ class Reducer:
         with self._workspace_for(frames) as workspace:
             sums, nf, pf = self._accumulate(frames, workspace)
             result = self.integrate_sums(sums, nf, pf, workspace)
-            return self._curve(frames, result, sums, nf, pf)
+            return self._curve(frames, result, nf, pf, accepted=sums.accepted,
+                               dropped=sums.dropped, zingers=sums.zingers)
 
     def reduce_2d(self, frames: FrameStack, npt_azim: int = 360) -> Cake:
         """The averaged stack (same corrections and rejection) as a chi x q cake."""
@@ -339,38 +351,69 @@ class Reducer:
                               "frames_dropped": [d.frame for d in sums.dropped]})
 
     def reduce_frames(self, frames: FrameStack) -> list[Curve]:
-        """One curve per frame (time-resolved stacks), sharing one integrator; no rejection."""
+        """One curve per frame (time-resolved stacks), sharing one integrator; no rejection.
+
+        Each frame goes to pyFAI as read (pixels that are dummy in it left out): the same
+        corrections as :meth:`reduce` of that frame alone, without the stack's running sums.
+        The frames are streamed in chunks, like a stack.
+        """
+        from saxs.azimuthal import integrator_lock  # noqa: PLC0415
+        from saxs_kernels.stack import frame_data  # noqa: PLC0415
+
         self._check(frames)
         monitors = self._monitors(frames)
         nf, pf = self._normalization(frames)
+        g = self.geometry
+        use_dummy = frames.dummy is not None
+        dummy = float(frames.dummy) if use_dummy else 0.0
+        dark, flat = self.dark.astype(np.float32), self.flat.astype(np.float32)
+        common = {"npt": self.npt, "correctSolidAngle": True, "mask": self._static_mask,
+                  "dummy": NO_DATA, "delta_dummy": 0.5, "polarization_factor": pf,
+                  "dark": dark, "flat": flat, "method": self.method, "unit": "q_nm^-1",
+                  "error_model": "poisson"}
+        valid = self.valid.reshape(-1)
         curves = []
         with self._workspace_for(frames) as workspace:
-            for k in range(len(frames)):
-                one = frames.subset([k])
-                sums = accumulate_stack(one, self.dark, self.valid, monitors=monitors[[k]],
-                                        reject_frames=False, zinger_threshold=None,
-                                        workspace=workspace)
-                curve = self._curve(one, self.integrate_sums(sums, nf, pf, workspace), sums,
-                                    nf, pf)
-                curves.append(curve.replace(metadata={**curve.metadata, "frame": k}))
+            memory = workspace or StackWorkspace(frames.frame_shape, frames.dtype,
+                                                 min(self.chunk_size, len(frames)))
+            data = memory.pixel_arrays()[0]
+            for positions, chunk in streamed_chunks(frames, self.chunk_size, memory):
+                check_finite(frames, positions, chunk, self.valid)
+                for k, frame in zip(positions, chunk, strict=True):
+                    if not frame_data(frame.reshape(-1), valid, use_dummy, dummy,
+                                      frames.delta_dummy, NO_DATA, data.reshape(-1)):
+                        raise InputError(f"{frames.describe()}: frame {k} holds no valid pixel; "
+                                         "check the mask, the Dummy value and the frames")
+                    factor = monitors[k] * g.pixel1_m * g.pixel2_m / (g.distance_m**2 * nf)
+                    with integrator_lock(self.geometry):
+                        res = self.integrator.integrate1d(data, normalization_factor=factor,
+                                                          **common)
+                    sigma = np.asarray(res.sigma)
+                    result = Integrated(q=np.asarray(res.radial),
+                                        intensity=np.asarray(res.intensity), sem_poisson=sigma,
+                                        sem_frames=np.zeros_like(sigma),
+                                        count=np.asarray(res.count))
+                    one = frames.subset([int(k)])
+                    curve = self._curve(one, result, nf, pf, accepted=np.ones(1, dtype=bool))
+                    curves.append(curve.replace(metadata={**curve.metadata, "frame": int(k)}))
         return curves
 
-    def _curve(self, frames: FrameStack, result: Integrated, sums: StackSums, nf: float,
-               pf: float | None) -> Curve:
+    def _curve(self, frames: FrameStack, result: Integrated, nf: float, pf: float | None, *,
+               accepted: np.ndarray, dropped: tuple = (), zingers: int = 0) -> Curve:
         sigma = np.maximum(result.sem_poisson, result.sem_frames)
         keep = (result.count > 0) & np.isfinite(result.intensity) & (sigma > 0)
         if not keep.any():
             raise InputError(f"{frames.describe()}: no q bin holds a valid pixel")
-        accepted = np.flatnonzero(sums.accepted)
+        accepted = np.flatnonzero(accepted)
         ratio = None  # transmission = this ratio / the same ratio without sample (empty beam)
         if frames.monitor_i0 is not None:
             ratio = float(np.median(frames.monitor_i1[accepted] / frames.monitor_i0[accepted]))
-        dropped = [{"frame": d.frame, "reason": d.reason, "value": d.value,
-                    "median": d.median} for d in sums.dropped]
+        dropped_record = [{"frame": d.frame, "reason": d.reason, "value": d.value,
+                    "median": d.median} for d in dropped]
         metadata = {
             "sample": frames.header.title, "source": frames.describe(),
             "frames_total": len(frames), "frames_used": accepted.tolist(),
-            "frames_dropped": dropped, "zinger_pixels": sums.zingers,
+            "frames_dropped": dropped_record, "zinger_pixels": zingers,
             "i1_over_i0": ratio, "normalization_factor": nf,
             "polarization_factor": pf,
         }
@@ -382,7 +425,7 @@ class Reducer:
             distance_m=g.distance_m, poni1_m=g.poni1_m, poni2_m=g.poni2_m,
             wavelength_m=g.wavelength_m, rot=[g.rot1_rad, g.rot2_rad, g.rot3_rad],
             normalization_factor=nf, polarization_factor=pf, **self.sources,
-            frames_dropped=[d.frame for d in sums.dropped], zinger_pixels=sums.zingers,
+            frames_dropped=[d.frame for d in dropped], zinger_pixels=zingers,
             sigma="max(poisson, frame-to-frame SEM)")
 
 

@@ -233,8 +233,9 @@ def compressed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorks
             yield pending.result()
 
 
-def _check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
-                  valid: np.ndarray) -> None:
+def check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
+                 valid: np.ndarray) -> None:
+    """InputError naming the first frame of ``data`` with NaN or infinite valid pixels."""
     if data.dtype.kind != "f":
         return
     bad = ~np.isfinite(data) & valid[None]
@@ -308,7 +309,7 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
     else:
         workspace.reset()
         for positions, data in streamed_chunks(frames, chunk_size, workspace):
-            _check_finite(frames, positions, data, valid)
+            check_finite(frames, positions, data, valid)
             run(positions, data, 1)
     sums = StackSums(n=acc["n"], raw_sum=acc["raw_sum"], mon_sum=acc["mon_sum"],
                      x_sum=acc["x_sum"], x2_sum=acc["x2_sum"], monitors=monitors,

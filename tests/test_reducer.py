@@ -149,6 +149,12 @@ def test_per_frame_mode(tmp_path):
     reducer = _reducer(files, stack.geometry)
     curves = reducer.reduce_frames(stack)
     assert [c.metadata["frame"] for c in curves] == [0, 1, 2]
+    for k, curve in enumerate(curves):  # the same corrections as a stack of that frame alone
+        alone = reducer.reduce(stack.subset([k]))
+        np.testing.assert_array_equal(curve.q, alone.q)
+        np.testing.assert_allclose(curve.intensity, alone.intensity, rtol=1e-12)
+        np.testing.assert_allclose(curve.sigma, alone.sigma, rtol=1e-12)
+        assert curve.metadata["frames_used"] == [0]
     mean = reducer.reduce(stack)
     avg = np.mean([c.intensity for c in curves], axis=0)
     z = (avg - mean.intensity) / mean.sigma
@@ -270,6 +276,8 @@ def test_stack_with_no_valid_frame(tmp_path, small_geometry):
     stack = saxs.read_frames(path)
     with pytest.raises(InputError, match="no valid"):
         Reducer(small_geometry, npt=50).reduce(stack)
+    with pytest.raises(InputError, match=r"dead_saxs_00001\.edf: frame 0 holds no valid pixel"):
+        Reducer(small_geometry, npt=50).reduce_frames(stack)
 
 
 def test_nan_pixels(tmp_path, small_geometry):
@@ -278,8 +286,9 @@ def test_nan_pixels(tmp_path, small_geometry):
     data[1, 5, 5] = np.nan
     header = {**small_geometry.to_header(), "Intensity1": "1e5"}
     write_edf(path, data, header)
-    with pytest.raises(InputError, match=r"nan\.edf: frame 1 holds NaN"):
-        Reducer(small_geometry, npt=50).reduce(saxs.read_frames(path))
+    for mode in ("reduce", "reduce_frames"):
+        with pytest.raises(InputError, match=r"nan\.edf: frame 1 holds NaN"):
+            getattr(Reducer(small_geometry, npt=50), mode)(saxs.read_frames(path))
 
 
 def test_reducer_input_validation(small_geometry):
