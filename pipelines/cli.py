@@ -124,7 +124,10 @@ def _reduce_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
              f"{r['saxs_reduce_peak_rss_mb']:.0f} / {r['pyfai_peak_rss_mb']:.0f} MB"),
             ("  the next stack (same reducer, as a batch)",
              f"{r['saxs_reduce_next_frames_per_s']:.1f} frames/s", "", "",
-             f"{r['speedup_next']:.1f}x", "")]
+             f"{r['speedup_next']:.1f}x", ""),
+            ("  one curve per frame (time-resolved)",
+             f"{r['saxs_per_frame_frames_per_s']:.1f} frames/s", "", "",
+             f"{r['speedup_per_frame']:.1f}x", "")]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

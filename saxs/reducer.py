@@ -355,7 +355,8 @@ class Reducer:
 
         Each frame goes to pyFAI as read (pixels that are dummy in it left out): the same
         corrections as :meth:`reduce` of that frame alone, without the stack's running sums.
-        The frames are streamed in chunks, like a stack.
+        The next frame is read while pyFAI integrates (unless the source decompresses on
+        several threads by itself).
         """
         from saxs.azimuthal import integrator_lock  # noqa: PLC0415
         from saxs_kernels.stack import frame_data  # noqa: PLC0415
@@ -377,7 +378,7 @@ class Reducer:
             memory = workspace or StackWorkspace(frames.frame_shape, frames.dtype,
                                                  min(self.chunk_size, len(frames)))
             data = memory.pixel_arrays()[0]
-            for positions, chunk in streamed_chunks(frames, self.chunk_size, memory):
+            for positions, chunk in streamed_chunks(frames, 1, memory):
                 check_finite(frames, positions, chunk, self.valid)
                 for k, frame in zip(positions, chunk, strict=True):
                     if not frame_data(frame.reshape(-1), valid, use_dummy, dummy,

@@ -129,12 +129,17 @@ class StackWorkspace:
         return (frames.frame_shape == self.frame_shape and frames.dtype == self.dtype
                 and min(int(chunk_size), len(frames)) <= self.chunk_size)
 
-    def buffer(self, k: int) -> np.ndarray:
-        """Read buffer ``k`` (made, and its pages touched, on first use)."""
+    def buffer(self, k: int, n_frames: int) -> np.ndarray:
+        """Read buffer ``k`` for at least ``n_frames`` frames (made, or grown, when first asked
+        for that many; pages touched once)."""
+        empty = np.zeros((0, *self.frame_shape), dtype=self.dtype)
         while len(self._buffers) <= k:
-            buffer = np.empty((self.chunk_size, *self.frame_shape), dtype=self.dtype)
+            self._buffers.append(empty)
+        if len(self._buffers[k]) < n_frames:
+            self._buffers[k] = empty  # free before the new one
+            buffer = np.empty((n_frames, *self.frame_shape), dtype=self.dtype)
             buffer.fill(0)
-            self._buffers.append(buffer)
+            self._buffers[k] = buffer
         return self._buffers[k]
 
     def payload(self, k: int, nbytes: int) -> np.ndarray:
@@ -188,12 +193,12 @@ def streamed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorkspa
         return
     if frames.reads_in_parallel:
         for positions in chunks:
-            yield positions, frames.read_into(positions, workspace.buffer(0))
+            yield positions, frames.read_into(positions, workspace.buffer(0, len(positions)))
         return
     turn = [0]
 
     def read(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        buffer = workspace.buffer(turn[0] % 2)
+        buffer = workspace.buffer(turn[0] % 2, len(positions))
         turn[0] += 1
         return positions, frames.read_into(positions, buffer)
 
