@@ -410,7 +410,7 @@ class Reducer:
         if frames.monitor_i0 is not None:
             ratio = float(np.median(frames.monitor_i1[accepted] / frames.monitor_i0[accepted]))
         dropped_record = [{"frame": d.frame, "reason": d.reason, "value": d.value,
-                    "median": d.median} for d in dropped]
+                           "median": d.median} for d in dropped]
         metadata = {
             "sample": frames.header.title, "source": frames.describe(),
             "frames_total": len(frames), "frames_used": accepted.tolist(),
