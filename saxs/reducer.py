@@ -265,12 +265,17 @@ class Reducer:
                            self.dark.reshape(-1), self.flat.reshape(-1), self.valid.reshape(-1),
                            total, NO_DATA, data.reshape(-1), dark_sum.reshape(-1),
                            flat.reshape(-1), var_frames.reshape(-1))
-        common = {"npt": self.npt, "correctSolidAngle": True, "mask": self._static_mask,
-                  "dummy": NO_DATA, "delta_dummy": 0.5, "polarization_factor": pf,
-                  "flat": flat, "method": self.method, "unit": "q_nm^-1",
+        common = {**self._pyfai_keywords(pf, flat),
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}
         return data, dark_sum, var_frames, common
+
+    def _pyfai_keywords(self, pf: float | None, flat: np.ndarray) -> dict:
+        """pyFAI keywords shared by every integration: the static mask, pixels without data
+        as the dummy value :data:`NO_DATA`, solid angle, polarisation, the flat."""
+        return {"npt": self.npt, "correctSolidAngle": True, "mask": self._static_mask,
+                "dummy": NO_DATA, "delta_dummy": 0.5, "polarization_factor": pf, "flat": flat,
+                "method": self.method, "unit": "q_nm^-1"}
 
     def integrate_sums(self, sums: StackSums, nf: float, pf: float | None,
                        workspace: StackWorkspace | None = None) -> Integrated:
@@ -367,11 +372,8 @@ class Reducer:
         g = self.geometry
         use_dummy = frames.dummy is not None
         dummy = float(frames.dummy) if use_dummy else 0.0
-        dark, flat = self.dark.astype(np.float32), self.flat.astype(np.float32)
-        common = {"npt": self.npt, "correctSolidAngle": True, "mask": self._static_mask,
-                  "dummy": NO_DATA, "delta_dummy": 0.5, "polarization_factor": pf,
-                  "dark": dark, "flat": flat, "method": self.method, "unit": "q_nm^-1",
-                  "error_model": "poisson"}
+        common = {**self._pyfai_keywords(pf, self.flat.astype(np.float32)),
+                  "dark": self.dark.astype(np.float32), "error_model": "poisson"}
         valid = self.valid.reshape(-1)
         curves = []
         with self._workspace_for(frames) as workspace:
