@@ -26,36 +26,34 @@ from numba.extending import intrinsic
 HEADER_BYTES = 12
 
 
-@intrinsic
-def _call_lz4(typingctx, address, src, dst, src_bytes, dst_bytes):  # noqa: ARG001
-    """``int LZ4_decompress_safe(const char*, char*, int, int)`` at ``address``."""
-    sig = types.int32(types.intp, types.intp, types.intp, types.int32, types.int32)
+def _c_call(result_bits: int, size_bits: int):
+    """An intrinsic calling ``int<result_bits> f(void*, void*, int<size_bits>,
+    int<size_bits>)`` at an address: ``call(address, src, dst, a, b)``."""
+    result_type = getattr(types, f"int{result_bits}")
+    size_type = getattr(types, f"int{size_bits}")
 
-    def codegen(context, builder, signature, args):  # noqa: ARG001
-        byte_ptr = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.IntType(32), [byte_ptr, byte_ptr, ir.IntType(32),
-                                                ir.IntType(32)])
-        function = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(function, [builder.inttoptr(args[1], byte_ptr),
-                                       builder.inttoptr(args[2], byte_ptr), args[3], args[4]])
+    @intrinsic
+    def call(typingctx, address, src, dst, a, b):  # noqa: ARG001
+        sig = result_type(types.intp, types.intp, types.intp, size_type, size_type)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):  # noqa: ARG001
+            byte_ptr = ir.IntType(8).as_pointer()
+            size = ir.IntType(size_bits)
+            fnty = ir.FunctionType(ir.IntType(result_bits), [byte_ptr, byte_ptr, size, size])
+            function = builder.inttoptr(args[0], fnty.as_pointer())
+            return builder.call(function, [builder.inttoptr(args[1], byte_ptr),
+                                           builder.inttoptr(args[2], byte_ptr), args[3],
+                                           args[4]])
+
+        return sig, codegen
+
+    return call
 
 
-@intrinsic
-def _call_untranspose(typingctx, address, src, dst, size, elem_size):  # noqa: ARG001
-    """``int64_t bshuf_untrans_bit_elem(const void*, void*, size_t, size_t)`` at ``address``."""
-    sig = types.int64(types.intp, types.intp, types.intp, types.intp, types.intp)
-
-    def codegen(context, builder, signature, args):  # noqa: ARG001
-        byte_ptr = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.IntType(64), [byte_ptr, byte_ptr, ir.IntType(64),
-                                                ir.IntType(64)])
-        function = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(function, [builder.inttoptr(args[1], byte_ptr),
-                                       builder.inttoptr(args[2], byte_ptr), args[3], args[4]])
-
-    return sig, codegen
+#: ``int LZ4_decompress_safe(const char* src, char* dst, int src_bytes, int dst_capacity)``.
+_call_lz4 = _c_call(32, 32)
+#: ``int64_t bshuf_untrans_bit_elem(const void* in, void* out, size_t size, size_t elem_size)``.
+_call_untranspose = _c_call(64, 64)
 
 
 @njit(cache=True, nogil=True)

@@ -221,10 +221,19 @@ def _add_tile(frames, m, first, last, dark, valid, static, use_dummy, dummy, del
 
 
 @njit(cache=True, nogil=True)
-def _padded(values, m):
-    out = np.ones(m + GROUP - 1, dtype=values.dtype)
-    out[:m] = values[:m]
+def _padded(values):
+    out = np.ones(values.size + GROUP - 1, dtype=values.dtype)
+    out[:values.size] = values
     return out
+
+
+@njit(cache=True, nogil=True)
+def _chunk_arrays(monitors, frame_ids, n_tiles):
+    """Per-tile frame totals and counts (zero), and 1/I1, I1 and frame indices padded for
+    :func:`_add_four`."""
+    m = monitors.size
+    return (np.zeros((n_tiles, m)), np.zeros((n_tiles, m), dtype=np.int64),
+            _padded(1.0 / monitors), _padded(monitors), _padded(frame_ids))
 
 
 @njit(cache=True, nogil=True)
@@ -276,11 +285,7 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
     """
     m, npix = frames.shape
     n_tiles = (npix + TILE - 1) // TILE
-    part_sum = np.zeros((n_tiles, m))
-    part_n = np.zeros((n_tiles, m), dtype=np.int64)
-    inv = _padded(1.0 / monitors, m)
-    mon = _padded(monitors, m)
-    ids = _padded(frame_ids, m)
+    part_sum, part_n, inv, mon, ids = _chunk_arrays(monitors, frame_ids, n_tiles)
     for t in prange(n_tiles):
         lo = t * TILE
         hi = min(npix, lo + TILE)
@@ -334,11 +339,7 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
     per_tile = max(1, TILE // block_elems)
     tile = per_tile * block_elems
     n_tiles = (npix + tile - 1) // tile
-    part_sum = np.zeros((n_tiles, m))
-    part_n = np.zeros((n_tiles, m), dtype=np.int64)
-    inv = _padded(1.0 / monitors, m)
-    mon = _padded(monitors, m)
-    ids = _padded(frame_ids, m)
+    part_sum, part_n, inv, mon, ids = _chunk_arrays(monitors, frame_ids, n_tiles)
     for t in prange(n_tiles):
         lo = t * tile
         hi = min(npix, lo + tile)
