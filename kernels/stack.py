@@ -60,13 +60,17 @@ def _integer_values_compiled(array):
     return lambda array: integer  # noqa: ARG005 - the signature of _integer_values
 
 
-def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max) -> None:
+@njit(cache=True, nogil=True)
+def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
     """Set the per-pixel running sums to their starting values, in place: zero sums and
     counts, x_max -inf, k_max -1 (no value)."""
-    for array in (n, raw_sum, mon_sum, x_sum, x2_sum):
-        array.fill(0)
-    x_max.fill(-np.inf)
-    k_max.fill(-1)
+    n[:] = 0
+    raw_sum[:] = 0.0
+    mon_sum[:] = 0.0
+    x_sum[:] = 0.0
+    x2_sum[:] = 0.0
+    x_max[:] = -np.inf
+    k_max[:] = -1
 
 
 def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
@@ -346,13 +350,8 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
         b0 = t * per_tile
         b1 = b0 + (hi - lo + block_elems - 1) // block_elems
         if reset:
-            n[lo:hi] = 0
-            raw_sum[lo:hi] = 0.0
-            mon_sum[lo:hi] = 0.0
-            x_sum[lo:hi] = 0.0
-            x2_sum[lo:hi] = 0.0
-            x_max[lo:hi] = -np.inf
-            k_max[lo:hi] = -1
+            reset_state(n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi],
+                        x_max[lo:hi], k_max[lo:hi])
         static = _static_dark(dark[lo:hi], valid[lo:hi])
         buffer = np.empty((GROUP, tile), like.dtype)
         scratch = np.empty(block_elems * itemsize, np.uint8)
