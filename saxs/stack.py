@@ -132,29 +132,16 @@ class StackWorkspace:
     def buffer(self, k: int, n_frames: int) -> np.ndarray:
         """Read buffer ``k`` for at least ``n_frames`` frames (made, or grown, when first asked
         for that many; pages touched once)."""
-        empty = np.zeros((0, *self.frame_shape), dtype=self.dtype)
-        while len(self._buffers) <= k:
-            self._buffers.append(empty)
-        if len(self._buffers[k]) < n_frames:
-            self._buffers[k] = empty  # free before the new one
-            buffer = np.empty((n_frames, *self.frame_shape), dtype=self.dtype)
-            buffer.fill(0)
-            self._buffers[k] = buffer
-        return self._buffers[k]
+        return _grown(self._buffers, k, (n_frames, *self.frame_shape), self.dtype)
 
     def payload(self, k: int, nbytes: int) -> np.ndarray:
         """Buffer ``k`` for compressed frames, of at least ``nbytes`` (grown by a quarter more
         than asked when too small; pages touched once). :func:`compressed_chunks` sizes both
         buffers for ``chunk_size`` frames from the first chunk of a stack, so that a stack
         read after a shorter one (a warm-up, a test exposure) rarely grows them."""
-        while len(self._payloads) <= k:
-            self._payloads.append(np.zeros(0, dtype=np.uint8))
-        if self._payloads[k].size < nbytes:
-            self._payloads[k] = np.zeros(0, dtype=np.uint8)  # free before the new one
-            buffer = np.empty(nbytes + nbytes // 4, dtype=np.uint8)
-            buffer.fill(0)
-            self._payloads[k] = buffer
-        return self._payloads[k]
+        if k < len(self._payloads) and self._payloads[k].size >= nbytes:
+            return self._payloads[k]
+        return _grown(self._payloads, k, (nbytes + nbytes // 4,), np.uint8)
 
     def pixel_arrays(self) -> tuple[np.ndarray, ...]:
         """Four float32 arrays of the frame shape (pages touched once), for the integration
@@ -171,6 +158,20 @@ class StackWorkspace:
 
         reset_state(*self.state)
         return self.state
+
+
+def _grown(buffers: list[np.ndarray], k: int, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``buffers[k]``, replaced by an array of ``shape`` (pages touched) if it holds fewer
+    items along the first axis; the old one is freed before the new one is made."""
+    empty = np.zeros((0, *shape[1:]), dtype=dtype)
+    while len(buffers) <= k:
+        buffers.append(empty)
+    if len(buffers[k]) < shape[0]:
+        buffers[k] = empty
+        buffer = np.empty(shape, dtype=dtype)
+        buffer.fill(0)
+        buffers[k] = buffer
+    return buffers[k]
 
 
 def pixel_arrays(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
@@ -216,10 +217,10 @@ def compressed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorks
     """``(positions, frames as stored)`` chunks, read one chunk ahead in a thread into the
     workspace's two payload buffers used in turn (valid until the chunk after the next)."""
     chunks = frames.chunk_positions(chunk_size)
-    if chunks:  # room for chunks of the workspace's size, like the first one and 25 % more
+    if chunks:  # room for chunks of the workspace's size, like the first one
         largest = int(frames.stored_nbytes(chunks[0]).max())
         for k in range(2):
-            workspace.payload(k, (workspace.chunk_size * largest * 5) // 4)
+            workspace.payload(k, workspace.chunk_size * largest)
     turn = [0]
 
     def read(positions: np.ndarray) -> tuple[np.ndarray, CompressedFrames]:

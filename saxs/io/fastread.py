@@ -37,15 +37,23 @@ BITSHUFFLE_FILTER = 32008
 _LZ4 = 2
 
 
-def _c_decompress():
-    """``bshuf_decompress_lz4(in, out, size, elem_size, block_size) -> bytes read`` or None."""
+def _library() -> ctypes.CDLL | None:
+    """The bitshuffle extension module as a C library (already loaded by ``import
+    bitshuffle``), or None."""
     if _bitshuffle is None:  # pragma: no cover - depends on the installation
         return None
     try:
         from bitshuffle import ext  # noqa: PLC0415
 
-        function = ctypes.CDLL(ext.__file__).bshuf_decompress_lz4
-    except (ImportError, OSError, AttributeError):  # pragma: no cover - depends on the build
+        return ctypes.CDLL(ext.__file__)
+    except (ImportError, OSError):  # pragma: no cover - depends on the build
+        return None
+
+
+def _c_decompress(library: ctypes.CDLL | None):
+    """``bshuf_decompress_lz4(in, out, size, elem_size, block_size) -> bytes read`` or None."""
+    function = getattr(library, "bshuf_decompress_lz4", None)
+    if function is None:  # pragma: no cover - depends on the build
         log.info("bitshuffle's C entry point not found; frames are decompressed by its Python "
                  "function and copied")
         return None
@@ -55,35 +63,30 @@ def _c_decompress():
     return function
 
 
-_DECOMPRESS = _c_decompress()
-
-
-def _block_decoder() -> tuple[int, int] | None:
+def _block_decoder(library: ctypes.CDLL | None) -> tuple[int, int] | None:
     """Addresses of ``LZ4_decompress_safe`` and ``bshuf_untrans_bit_elem``, or None."""
-    if _bitshuffle is None:  # pragma: no cover - depends on the installation
-        return None
-    try:
-        from bitshuffle import ext  # noqa: PLC0415
-
-        library = ctypes.CDLL(ext.__file__)
-        functions = (library.LZ4_decompress_safe, library.bshuf_untrans_bit_elem)
-        default_block = library.bshuf_default_block_size
-    except (ImportError, OSError, AttributeError):  # pragma: no cover - depends on the build
+    names = ("LZ4_decompress_safe", "bshuf_untrans_bit_elem", "bshuf_default_block_size")
+    functions = [getattr(library, name, None) for name in names]
+    if any(f is None for f in functions):  # pragma: no cover - depends on the build
         log.info("bitshuffle's block functions not found; frames are decompressed whole")
         return None
+    lz4, untranspose, default_block = functions
     default_block.restype = ctypes.c_size_t
     default_block.argtypes = [ctypes.c_size_t]
     _DEFAULT_BLOCK.update({size: int(default_block(size)) for size in (1, 2, 4, 8)})
-    return tuple(int(ctypes.cast(f, ctypes.c_void_p).value) for f in functions)
+    return tuple(int(ctypes.cast(f, ctypes.c_void_p).value) for f in (lz4, untranspose))
 
 
 #: The library's block size (values) per value size, used when a chunk announces 0.
 _DEFAULT_BLOCK: dict[int, int] = {}
 
 
+_LIBRARY = _library()
+_DECOMPRESS = _c_decompress(_LIBRARY)
+
 #: ``(LZ4_decompress_safe, bshuf_untrans_bit_elem)`` addresses for the decoding kernels, or
 #: None when the bitshuffle library does not export them.
-BLOCK_DECODER = _block_decoder()
+BLOCK_DECODER = _block_decoder(_LIBRARY)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +99,6 @@ class CompressedFrames:
     payload: np.ndarray
     offsets: np.ndarray
     block_elems: int
-    dtype: np.dtype
 
 
 def is_bitshuffle_lz4_per_frame(dataset: h5py.Dataset) -> bool:
@@ -199,4 +201,4 @@ def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
     if bad >= 0:
         raise OSError(f"chunk {indices[bad]} is truncated or corrupt: its LZ4 blocks do not "
                       f"fill its {sizes[bad]} bytes")
-    return CompressedFrames(payload, offsets, block_elems, dtype)
+    return CompressedFrames(payload, offsets, block_elems)
