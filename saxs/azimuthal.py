@@ -37,18 +37,20 @@ def integrator_for(geometry: Geometry,
     """
     detector = Detector(pixel1=geometry.pixel1_m, pixel2=geometry.pixel2_m,
                         max_shape=geometry.shape)
-    return AzimuthalIntegrator(
+    integrator = AzimuthalIntegrator(
         dist=geometry.distance_m, poni1=geometry.poni1_m, poni2=geometry.poni2_m,
         rot1=geometry.rot1_rad, rot2=geometry.rot2_rad, rot3=geometry.rot3_rad,
         wavelength=geometry.wavelength_m, detector=detector,
     )
+    integrator.saxs_lock = threading.Lock()  # see integrator_lock: it lives with the integrator
+    return integrator
 
 
-@functools.lru_cache(maxsize=16)
-def integrator_lock(geometry: Geometry, role: str = "integrate") -> threading.Lock:  # noqa: ARG001
-    """A lock per cached integrator: threads that share one take turns to integrate (a pyFAI
-    integrator keeps per-call state and is not safe for concurrent calls)."""
-    return threading.Lock()
+def integrator_lock(integrator: AzimuthalIntegrator) -> threading.Lock:
+    """The lock made with ``integrator`` by :func:`integrator_for`: threads that share one take
+    turns to integrate (a pyFAI integrator keeps per-call state and is not safe for concurrent
+    calls)."""
+    return integrator.saxs_lock
 
 
 def geometry_from_poni(path: Path, shape: tuple[int, int] | None = None) -> Geometry:

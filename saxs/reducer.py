@@ -283,11 +283,11 @@ class Reducer:
         from saxs.azimuthal import integrator_lock  # noqa: PLC0415
 
         data, dark, var_frames, common = self._integration_inputs(sums, nf, pf, workspace)
-        with integrator_lock(self.geometry):
-            poisson = self.integrator.integrate1d(data, dark=dark, error_model="poisson",
-                                                  **common)
+        integrator = self.integrator
+        with integrator_lock(integrator):
+            poisson = integrator.integrate1d(data, dark=dark, error_model="poisson", **common)
             if np.count_nonzero(sums.accepted) >= 2:
-                sem_frames = np.asarray(self.integrator.integrate1d(
+                sem_frames = np.asarray(integrator.integrate1d(
                     data, dark=dark, variance=var_frames, **common).sigma)
             else:  # one frame (per-frame mode): no frame-to-frame spread to integrate
                 sem_frames = np.zeros_like(np.asarray(poisson.sigma))
@@ -344,9 +344,10 @@ class Reducer:
 
             data, dark, _, common = self._integration_inputs(sums, nf, pf, workspace)
             common["npt_rad"] = common.pop("npt")
-            with integrator_lock(self.geometry):
-                res = self.integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
-                                                     error_model="poisson", **common)
+            integrator = self.integrator
+            with integrator_lock(integrator):
+                res = integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
+                                                error_model="poisson", **common)
         count = np.asarray(res.count) if res.count is not None else None
         empty = (count <= 0) if count is not None else np.asarray(res.sigma) <= 0
         return Cake(q=np.asarray(res.radial), chi_deg=np.asarray(res.azimuthal),
@@ -388,9 +389,9 @@ class Reducer:
                         raise InputError(f"{frames.describe()}: frame {k} holds no valid pixel; "
                                          "check the mask, the Dummy value and the frames")
                     factor = monitors[k] * g.pixel1_m * g.pixel2_m / (g.distance_m**2 * nf)
-                    with integrator_lock(self.geometry):
-                        res = self.integrator.integrate1d(data, normalization_factor=factor,
-                                                          **common)
+                    integrator = self.integrator
+                    with integrator_lock(integrator):
+                        res = integrator.integrate1d(data, normalization_factor=factor, **common)
                     sigma = np.asarray(res.sigma)
                     result = Integrated(q=np.asarray(res.radial),
                                         intensity=np.asarray(res.intensity), sem_poisson=sigma,
