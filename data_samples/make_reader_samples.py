@@ -14,9 +14,10 @@ from saxs.io.atomic import atomic_path
 from saxs.io.edf import write_edf
 from saxs.io.lima import write_lima
 from saxs.io.scalers import write_scalers
+from saxs.models.distributions import Species
 from saxs.simulate import Beam, Beamstop, DetectorModel, Layer, simulate_stack
 from saxs.simulate.beamtime import frame_header
-from saxs.simulate.models import FlatBackground, Population, SampleModel, Spheres
+from saxs.simulate.models import FlatBackground, SampleModel, Spheres
 from saxs.simulate.scenario import Measurement, scenario_from_dict
 
 SEED = 20261124
@@ -34,7 +35,7 @@ def main() -> None:
     })
     det = DetectorModel(scenario.detector.geometry, gap_rows=((30, 32),),
                         beamstop=Beamstop(radius_px=3, arm_width_px=2), seed=SEED)
-    model = SampleModel((Spheres((Population(1.0, 2e-3, 0.05),)), FlatBackground(0.03)))
+    model = SampleModel((Spheres((Species(1.0, 2e-3, 0.05),)), FlatBackground(0.03)))
     rng = np.random.default_rng(SEED)
     stack = simulate_stack(det, [Layer("sample", 0.15, model.intensity)], transmission=0.8,
                            n_frames=4, exposure_time_s=0.1, beam=Beam(flux_ph_s=5e12), rng=rng)

@@ -1,13 +1,18 @@
-"""The McSAS Monte Carlo chain for spheres, compiled whole (Bressler et al. 2015,
+"""The McSAS Monte Carlo chain for any particle shape, compiled whole (Bressler et al. 2015,
 J. Appl. Cryst. 48, 962; the algorithm as McSAS3 implements it, MCSAS3.md §1-2).
 
 Model: I(q) = A * M(q) + b [+ c (q_min / q)^4, optional, c >= 0] with
-M(q) = sum_c K_c(q), K_c(q) = V(R_c) P(q R_c) (nm^3), one equal volume share per contribution.
+M(q) = sum_c K_c(q), K_c(q) = V(s_c) P(q, s_c) (nm^3), one equal volume share per contribution.
 A step replaces contribution c = step mod n (cycled) by
-a fresh radius, refits (A, b) by weighted linear least squares in closed form and keeps the
+a fresh size, refits (A, b) by weighted linear least squares in closed form and keeps the
 change only if chi^2 decreases (greedy). chi^2_r = sum w (I - A M - b)^2 / N, w = 1/sigma^2.
 
-Per step the cost is O(n_q): one new K_c (n_q sphere evaluations), the sums
+K(q_i, s) comes from a table precomputed for the fitted q on a uniform grid in ln s
+(``table[k, i]`` = K(q_i, s_k), ln s_k = ln_s0 + k h) by 4-point (cubic) Lagrange
+interpolation in ln s (:func:`table_contribution`); the table and its interpolation error are
+built and checked by ``saxs.models.table``. A step costs the same for every shape.
+
+Per step the cost is O(n_q): one new K_c (4 n_q multiply-adds), the sums
 S_M = sum w M, S_MM = sum w M^2, S_MI = sum w M I for the trial model, and chi^2 from the
 sums in O(1) (with the q^-4 term, S_p, S_pp, S_pI and S_Mp as well):
 
@@ -27,8 +32,6 @@ import math
 
 import numpy as np
 from numba import njit, prange
-
-from saxs_kernels.sphere import sphere_amplitude_scalar
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -64,12 +67,36 @@ def draw_radius(state, r_min, r_max, log_random):
 
 
 @njit(cache=True)
-def contribution(q, radius, out):
-    """out[i] = V(R) P(q_i R), V = 4/3 pi R^3 (nm^3)."""
-    volume = 4.0 / 3.0 * math.pi * radius**3
-    for i in range(q.size):
-        f = sphere_amplitude_scalar(q[i] * radius)
-        out[i] = volume * f * f
+def lagrange_weights(u):
+    """Node index k and the 4 cubic Lagrange weights at t = u - k for nodes k-1 .. k+2.
+
+    ``u`` is the position in grid steps; the caller keeps 1 <= k <= n - 3.
+    """
+    k = math.floor(u)
+    t = u - k
+    tm1 = t - 1.0
+    tm2 = t - 2.0
+    tp1 = t + 1.0
+    return (k, -t * tm1 * tm2 / 6.0, tp1 * tm1 * tm2 / 2.0, -tp1 * t * tm2 / 2.0,
+            tp1 * t * tm1 / 6.0)
+
+
+@njit(cache=True)
+def table_contribution(table, ln_s0, inv_h, size, out):
+    """out[i] = K(q_i, size) by cubic Lagrange interpolation of ``table`` in ln s.
+
+    ``table`` (n_s, n_q), ln s_k = ln_s0 + k / inv_h; ``size`` must lie in
+    [s_1, s_(n-2)] (the table builder pads one node below and two above the drawn range).
+    """
+    u = (math.log(size) - ln_s0) * inv_h
+    k, w0, w1, w2, w3 = lagrange_weights(u)
+    k = min(max(k, 1), table.shape[0] - 3)
+    t0 = table[k - 1]
+    t1 = table[k]
+    t2 = table[k + 1]
+    t3 = table[k + 2]
+    for i in range(out.size):
+        out[i] = w0 * t0[i] + w1 * t1[i] + w2 * t2[i] + w3 * t3[i]
 
 
 @njit(cache=True)
@@ -182,19 +209,20 @@ def _fit(s1, si, sii, sm, smm, smi, sp, spp, spi, smp, b_lo, b_hi, porod):
 
 
 @njit(cache=True)
-def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter, conv_crit,
-              b_lo, b_hi, seed, porod, porod_term, radii, model, stats):
-    """One repetition, in place: ``radii`` (n_contrib), ``model`` (n_q) = final M(q),
-    ``stats`` = [A, b, chi2_r, steps, accepted, converged, c]; with ``porod`` the model has
-    an extra c * porod_term (c >= 0)."""
-    n_q = q.size
+def run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
+              max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term, radii, model, stats):
+    """One repetition, in place: ``radii`` (n_contrib) = the sizes, ``model`` (n_q) = final
+    M(q), ``stats`` = [A, b, chi2_r, steps, accepted, converged, c]; with ``porod`` the model
+    has an extra c * porod_term (c >= 0). K comes from ``table`` (see
+    :func:`table_contribution`)."""
+    n_q = intensity.size
     state = np.empty(1, dtype=np.uint64)
     state[0] = splitmix64(np.uint64(seed)) | np.uint64(1)
     parts = np.empty((n_contrib, n_q))
     model[:] = 0.0
     for c in range(n_contrib):
         radii[c] = draw_radius(state, r_min, r_max, log_random)
-        contribution(q, radii[c], parts[c])
+        table_contribution(table, ln_s0, inv_h, radii[c], parts[c])
         for i in range(n_q):
             model[i] += parts[c, i]
     s1 = si = sii = sm = smm = smi = sp = spp = spi = smp = 0.0
@@ -220,7 +248,7 @@ def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_ite
         c = steps % n_contrib
         steps += 1
         radius = draw_radius(state, r_min, r_max, log_random)
-        contribution(q, radius, new_part)
+        table_contribution(table, ln_s0, inv_h, radius, new_part)
         t_sm = t_smm = t_smi = t_smp = 0.0
         for i in range(n_q):
             m = model[i] - parts[c, i] + new_part[i]
@@ -248,10 +276,11 @@ def run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_ite
 
 
 @njit(cache=True, parallel=True)
-def run_repetitions(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter,
-                    conv_crit, b_lo, b_hi, seed, porod, porod_term, radii, models, stats):
+def run_repetitions(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random,
+                    n_contrib, max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term, radii,
+                    models, stats):
     """All repetitions in parallel; repetition r is seeded with ``seed + r``."""
     for r in prange(radii.shape[0]):
-        run_chain(q, intensity, weight, r_min, r_max, log_random, n_contrib, max_iter,
-                  conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r], models[r],
-                  stats[r])
+        run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
+                  max_iter, conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r],
+                  models[r], stats[r])

@@ -33,8 +33,9 @@ def make_stack(folder: Path, n_frames: int, shape: tuple[int, int], seed: int = 
     from saxs.io.edf import write_edf  # noqa: PLC0415
     from saxs.io.hdf5util import compression_options  # noqa: PLC0415
     from saxs.io.scalers import write_scalers  # noqa: PLC0415
+    from saxs.models.distributions import Species  # noqa: PLC0415
     from saxs.simulate import Beamstop, DetectorModel  # noqa: PLC0415
-    from saxs.simulate.models import FlatBackground, Population, SampleModel, Spheres  # noqa: PLC0415
+    from saxs.simulate.models import FlatBackground, SampleModel, Spheres  # noqa: PLC0415
 
     geometry = Geometry(distance_m=0.8, poni1_m=1081.3 * 75e-6, poni2_m=1034.6 * 75e-6,
                         pixel1_m=75e-6, pixel2_m=75e-6, wavelength_m=1e-10, shape=shape)
@@ -42,7 +43,7 @@ def make_stack(folder: Path, n_frames: int, shape: tuple[int, int], seed: int = 
                         gap_cols=GAP_COLS if shape == EIGER2_4M else (),
                         beamstop=Beamstop(radius_px=30, arm_width_px=12), dtype="uint32",
                         dark_mean_counts=0.1, dark_sigma_counts=0.05, seed=seed)
-    model = SampleModel((Spheres((Population(1.5, 2e-3, 0.1, "lognormal"),)),
+    model = SampleModel((Spheres((Species(1.5, 2e-3, 0.1, "lognormal"),)),
                          FlatBackground(0.03)))
     expected = 3e10 * det.response() * 0.15 * model.intensity(det.q_nm)
     rng = np.random.default_rng(seed)

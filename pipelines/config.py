@@ -56,6 +56,8 @@ mc:                    # fields of saxs.MCConfig
   n_rep: 10
   conv_crit: 1.0
   seed: 1
+  model: sphere        # or core_shell_sphere, cylinder, spheroid, disc, any sasmodels name
+  model_parameters: {} # fixed shape parameters, e.g. {length_nm: 20}
 
 histogram:
   bins: 40
@@ -164,12 +166,7 @@ def mc_config(settings: dict[str, Any], overrides: dict[str, Any] | None = None)
     from saxs.montecarlo import MCConfig  # noqa: PLC0415
 
     values = {**settings, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    for key in ("radius_range_nm", "q_range_nm"):
-        if isinstance(values.get(key), list):
-            values[key] = tuple(values[key])
-    if "omit_q_ranges_nm" in values:
-        values["omit_q_ranges_nm"] = tuple(tuple(p) for p in values["omit_q_ranges_nm"])
-    return MCConfig(**values)
+    return MCConfig.from_dict(values, where="configuration section 'mc'")
 
 
 def override(config: dict[str, Any], dotted: dict[str, Any]) -> dict[str, Any]:

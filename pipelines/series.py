@@ -39,6 +39,7 @@ def _families(config: dict[str, Any]):
 
 def _sizes(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
     import saxs  # noqa: PLC0415
+    from saxs.montecarlo import monodisperse_width  # noqa: PLC0415
     from saxs_pipelines.plots import plot_series  # noqa: PLC0415
 
     params = spec["params"]
@@ -50,7 +51,7 @@ def _sizes(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
         samples=[m["name"] for m in members], bins=cfg["bins"],
         significance=cfg["significance"], n_sigma=cfg["n_sigma"],
         max_quantized_rel_width=cfg["max_quantized_rel_width"],
-        resolution_factor=cfg["resolution_factor"],
+        resolution_factor=cfg["resolution_factor"], resolution=monodisperse_width,
         families=_families(params["config"]))
     summary = {
         "quantized": [{"radius_nm": t.radius_nm, "radius_err_nm": t.radius_err_nm,

@@ -43,7 +43,11 @@ _LAZY = {
     "write_result": "saxs.io.results",
     "read_result": "saxs.io.results",
     "read_distribution": "saxs.io.results",
-    "Population": "saxs.simulate.models",
+    "Population": "saxs.populations",
+    "Species": "saxs.models.distributions",
+    "FormFactor": "saxs.models.formfactor",
+    "form_factor": "saxs.models.formfactor",
+    "monodisperse_width": "saxs.montecarlo",
     "SampleModel": "saxs.simulate.models",
 }
 
@@ -55,11 +59,12 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "fit_curve", "find_bragg_peaks", "BraggFindings", "follow_bragg", "BraggSeries",
     "find_populations", "find_quantized_steps", "SeriesFindings",
     "write_result", "read_result", "read_distribution",
-    "Population", "SampleModel", "simulate",
+    "Population", "Species", "FormFactor", "form_factor", "monodisperse_width", "SampleModel",
+    "simulate", "models",
 ]
 
 
-_SUBPACKAGES = ("simulate", "io", "fitting", "sizing")
+_SUBPACKAGES = ("simulate", "io", "fitting", "sizing", "models")
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBPACKAGES)

@@ -1,24 +1,32 @@
-"""McSAS-style Monte Carlo size distributions of spheres: ``saxs.monte_carlo``.
+"""McSAS-style Monte Carlo size distributions of any particle shape: ``saxs.monte_carlo``.
 
-The chain runs compiled (:mod:`saxs_kernels.montecarlo`); this module prepares the data, checks
-the configuration, and turns the stored contributions into histograms and moments without
-refitting. Volume fractions are absolute when the curve is in 1/cm: with K_c = V_c P(q R_c) in
-nm^3, I = A sum_c K_c + b gives each contribution the volume fraction
-phi_c = A / (drho^2 * 1e-21 cm^3/nm^3).
+The chain runs compiled (:mod:`saxs_kernels.montecarlo`) on a form-factor table built once per
+(shape, q, size range) (:mod:`saxs.models.table`); this module prepares the data, checks the
+configuration, and returns every repetition's contributions, from which histograms and moments
+are made without refitting. Volume fractions are absolute when the curve is in 1/cm: with
+K_c = V(s_c) P(q, s_c) in nm^3, I = A sum_c K_c + b gives each contribution the volume fraction
+phi_c = A / (drho^2 * 1e-21 cm^3/nm^3), drho being the user's contrast for homogeneous shapes
+and the shape's own reference contrast for shapes with SLD parameters.
+
+:func:`monodisperse_width` gives the resolution of the reconstruction at a size (the width the
+same Monte Carlo gives a monodisperse species), which series analysis uses to tell narrow
+from broad populations.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from saxs.curve import Curve
 from saxs.errors import InputError
-from saxs.simulate.models import DEFAULT_CONTRAST_PER_CM2 as CDSE_ODE_CONTRAST_PER_CM2
+from saxs.models.constants import DEFAULT_CONTRAST_PER_CM2 as CDSE_ODE_CONTRAST_PER_CM2
+from saxs.models.formfactor import FormFactor, form_factor, known_models
+from saxs.populations import Population, find_populations
 from saxs.sizedist import SizeDistribution
 
 log = logging.getLogger(__name__)
@@ -33,7 +41,14 @@ class MCConfig:
     Parameters
     ----------
     radius_range_nm : (float, float) or "auto"
-        Radius limits; "auto" is pi/q_max .. pi/q_min of the fitted data.
+        Limits of the size parameter (a radius for every built-in shape), nm; "auto" is
+        pi/q_max .. pi/q_min of the fitted data.
+    model : str, FormFactor or dict
+        The particle shape: a built-in name ("sphere", "core_shell_sphere", "cylinder",
+        "spheroid", "disc"), any 1-D sasmodels model name, a :class:`FormFactor`, or the dict
+        of ``FormFactor.to_dict()``.
+    model_parameters : dict
+        Fixed parameters of the shape (e.g. ``{"length_nm": 20}``).
     n_contrib, n_rep : int
         Contributions per repetition and independent repetitions.
     conv_crit : float
@@ -56,7 +71,8 @@ class MCConfig:
     rebin : int
         0: fit the points as given; n > 0: rebin to n log-spaced bins first.
     contrast_per_cm2 : float
-        Scattering-length-density contrast (default CdSe in ODE).
+        Scattering-length-density contrast of homogeneous shapes (default CdSe in ODE);
+        shapes with SLD parameters use their own reference contrast.
     porod_background : bool
         Add c (q_min / q)^4 with c >= 0 to the model (as McSAS3's fitPorodBackground).
     """
@@ -76,8 +92,15 @@ class MCConfig:
     rebin: int = 0
     contrast_per_cm2: float = CDSE_ODE_CONTRAST_PER_CM2
     porod_background: bool = False
+    model: str | FormFactor | dict = "sphere"
+    model_parameters: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model_parameters, dict):
+            raise InputError(f"MCConfig.model_parameters must be a mapping of name to value, got "
+                             f"{self.model_parameters!r}")
+        object.__setattr__(self, "model_parameters", dict(self.model_parameters))
+        self.form  # noqa: B018  (validates the shape and its parameters now)
         self._check_int("n_contrib", 1)
         self._check_int("n_rep", 1)
         self._check_int("max_iter", 0)
@@ -113,9 +136,45 @@ class MCConfig:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise InputError(f"MCConfig.{name} must be an integer >= {minimum}, got {value!r}")
 
+    @property
+    def form(self) -> FormFactor:
+        """The particle shape with its fixed parameters."""
+        if isinstance(self.model, FormFactor | dict):
+            return form_factor(self.model, **self.model_parameters)
+        if not isinstance(self.model, str):
+            raise InputError(f"MCConfig.model must be a shape name or a FormFactor, got "
+                             f"{self.model!r}")
+        return form_factor(self.model, **self.model_parameters)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return asdict(self)
+        """JSON-ready settings (the shape as its name and fixed parameters)."""
+        out = asdict(self) if not isinstance(self.model, FormFactor) else {
+            f.name: getattr(self, f.name) for f in fields(self)}
+        form = self.form
+        if form.label in known_models():
+            out["model"], out["model_parameters"] = form.label, dict(form.parameters)
+        else:  # sasmodels shapes keep their size parameter
+            out["model"], out["model_parameters"] = form.to_dict(), {}
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "MCConfig") -> MCConfig:
+        """An MCConfig from JSON/YAML values (lists become tuples); unknown keys are errors."""
+        if not isinstance(values, dict):
+            raise InputError(f"{where}: expected a mapping of MCConfig fields, got {values!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        clean = dict(values)
+        for name in ("radius_range_nm", "q_range_nm"):
+            if isinstance(clean.get(name), list):
+                clean[name] = tuple(clean[name])
+        if "omit_q_ranges_nm" in clean:
+            clean["omit_q_ranges_nm"] = tuple(tuple(r) for r in clean["omit_q_ranges_nm"] or ())
+        if clean.get("model_parameters") is None:
+            clean.pop("model_parameters", None)
+        return cls(**clean)
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,16 +251,19 @@ def radius_limits(data: FitData, config: MCConfig) -> tuple[float, float]:
 
 
 def monte_carlo(curve: Curve, config: MCConfig | None = None) -> SizeDistribution:
-    """Fit a curve with polydisperse spheres by the McSAS Monte Carlo method.
+    """Fit a curve with polydisperse particles of one shape by the McSAS Monte Carlo method.
 
     Returns every repetition's contributions, from which
     :meth:`SizeDistribution.histogram` builds histograms without refitting.
     """
+    from saxs.models.table import form_factor_table  # noqa: PLC0415
     from saxs_kernels.montecarlo import run_repetitions  # noqa: PLC0415
 
     config = config or MCConfig()
+    form = config.form
     data = prepare_data(curve, config)
     r_min, r_max = radius_limits(data, config)
+    table = form_factor_table(form, data.q, (r_min, r_max))
     seed = config.seed if config.seed is not None else int(
         np.random.SeedSequence().entropy % (2**62))
     mean_i = abs(float(np.mean(data.intensity)))
@@ -212,7 +274,8 @@ def monte_carlo(curve: Curve, config: MCConfig | None = None) -> SizeDistributio
     models = np.empty((n_rep, n_q))
     stats = np.empty((n_rep, 7))
     porod_term = (data.q[0] / data.q) ** 4
-    run_repetitions(np.ascontiguousarray(data.q), np.ascontiguousarray(data.intensity),
+    run_repetitions(table.values, table.ln_s0, 1.0 / table.step,
+                    np.ascontiguousarray(data.intensity),
                     np.ascontiguousarray(1.0 / data.sigma**2), r_min, r_max, config.log_random,
                     n_c, config.max_iter, config.conv_crit, bounds[0], bounds[1], seed,
                     bool(config.porod_background), porod_term, radii, models, stats)
@@ -227,6 +290,34 @@ def monte_carlo(curve: Curve, config: MCConfig | None = None) -> SizeDistributio
         chi2_r=stats[:, 2],
         steps=stats[:, 3].astype(np.int64), accepted=stats[:, 4].astype(np.int64),
         converged=converged, model_sum=models, q=data.q, intensity=data.intensity,
-        sigma=data.sigma, radius_range_nm=(r_min, r_max), contrast_per_cm2=config.contrast_per_cm2,
+        sigma=data.sigma, radius_range_nm=(r_min, r_max),
+        contrast_per_cm2=form.resolve_contrast(config.contrast_per_cm2),
         intensity_unit=curve.intensity_unit, seed=seed, config=config.to_dict(),
-        sample=str(curve.metadata.get("sample", "")))
+        sample=str(curve.metadata.get("sample", "")), model=form.to_dict())
+
+
+def monodisperse_width(dist: SizeDistribution, pop: Population, bins: int = 80) -> float:
+    """Relative width the Monte Carlo of ``dist`` gives a monodisperse species like ``pop``.
+
+    A curve of monodisperse particles of ``dist``'s shape (``pop``'s mean size and volume
+    fraction, ``dist``'s mean background) on ``dist``'s q with ``dist``'s sigma and Gaussian
+    noise of that sigma (seeded from ``dist.seed``) is reconstructed with ``dist``'s
+    configuration; the relative width of the population found nearest to the size is the
+    resolution there. Pass this function to :func:`saxs.find_quantized_steps` (``resolution=``).
+    """
+    from saxs.models.distributions import Species, species_intensity  # noqa: PLC0415
+
+    form = dist.form
+    species = Species(pop.mean_nm, min(max(pop.volume_fraction, 1e-12), 1.0), 0.0, "delta",
+                      model=form)
+    model = species_intensity(dist.q, [species], dist.contrast_per_cm2) + float(
+        np.mean(dist.background))
+    rng = np.random.default_rng(dist.seed + 104729)
+    curve = Curve(dist.q, model + rng.normal(0.0, 1.0, dist.q.size) * dist.sigma, dist.sigma,
+                  intensity_unit=dist.intensity_unit)
+    config = MCConfig.from_dict(dict(dist.config), where="monodisperse_width")
+    found = find_populations(monte_carlo(curve, config), bins=bins)
+    if not found:
+        return 0.0
+    best = min(found, key=lambda p: abs(p.mean_nm - pop.mean_nm))
+    return best.width_nm / best.mean_nm

@@ -13,10 +13,12 @@ Narrow and broad. Magic-size clusters are near-monodisperse (relative width 1-2 
 a Monte Carlo reconstruction broadens a single species to a few per cent, more the noisier the
 curve. A population whose volume-weighted relative width is at most ``max_quantized_rel_width``
 is *narrow* (a candidate magic-size species). A wider one is narrow too if it is at most
-``resolution_factor`` times the reconstruction's resolution at its radius: the relative width
-the same Monte Carlo gives a simulated monodisperse curve with the same q, sigma, volume
-fraction and background (a 1.5 %-wide species reconstructs to 1.0-1.6 times that width in the
-shipped scenario at its flux and at 10x less). Others are *broad* (regular nanocrystals).
+``resolution_factor`` times the reconstruction's resolution at its radius, given by the caller
+as ``resolution(dist, population) -> relative width`` (this module runs no fit):
+:func:`saxs.montecarlo.monodisperse_width` is the width the same Monte Carlo gives a simulated
+monodisperse curve with the same q, sigma, volume fraction and background (a 1.5 %-wide species
+reconstructs to 1.0-1.6 times that width in the shipped scenario at its flux and at 10x less).
+Others are *broad* (regular nanocrystals).
 
 Shoulders. Two species closer than the reconstruction's width come out as one broadened,
 shifted population. When a narrow population contains the radius of a species seen in the
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -54,6 +56,9 @@ from saxs.populations import Population, find_populations
 from saxs.series_report import series_report, series_table
 from saxs.sizedist import SizeDistribution
 from saxs.sizing import DEFAULT_FAMILIES, Assignment, Family, assign_families
+
+#: ``resolution(dist, population) -> relative width`` of a monodisperse species at that size.
+Resolution = Callable[[SizeDistribution, Population], float]
 
 
 @dataclass(frozen=True)
@@ -225,9 +230,9 @@ class _Linker:
     """Links the populations of consecutive samples into tracks (module docstring)."""
 
     def __init__(self, n_sigma: float, half_bin: float, max_rel_width: float,
-                 resolution_factor: float) -> None:
+                 resolution_factor: float, resolution: Resolution | None) -> None:
         self.n_sigma, self.half_bin, self.max_rel_width = n_sigma, half_bin, max_rel_width
-        self.resolution_factor = resolution_factor
+        self.resolution_factor, self.resolution = resolution_factor, resolution
         self.tracks: list[_Open] = []
         self.active: list[_Open] = []
         self.shoulders: list[tuple[int, _Open, _Open]] = []
@@ -242,8 +247,9 @@ class _Linker:
 
     def _limit(self, dist: SizeDistribution, pop: Population) -> float:
         limit = self.max_rel_width
-        if pop.width_nm > limit * pop.mean_nm and self.resolution_factor > 0:
-            limit = max(limit, self.resolution_factor * monodisperse_width(dist, pop))
+        if (pop.width_nm > limit * pop.mean_nm and self.resolution_factor > 0
+                and self.resolution is not None):
+            limit = max(limit, self.resolution_factor * float(self.resolution(dist, pop)))
         return limit
 
     def add_sample(self, index: int, dist: SizeDistribution, variable: float,
@@ -318,35 +324,6 @@ class _Linker:
         if id(target) not in before:
             self.shoulders.append((index, track, target))
         return True
-
-
-def monodisperse_width(dist: SizeDistribution, pop: Population, bins: int = 80) -> float:
-    """Relative width the Monte Carlo of ``dist`` gives a monodisperse species like ``pop``.
-
-    A curve of monodisperse spheres (``pop``'s mean radius and volume fraction, ``dist``'s mean
-    background) on ``dist``'s q with ``dist``'s sigma and Gaussian noise of that sigma (seeded)
-    is reconstructed with ``dist``'s configuration; the relative width of the population found
-    nearest to the radius is the resolution there.
-    """
-    from saxs.curve import Curve  # noqa: PLC0415
-    from saxs.montecarlo import MCConfig, monte_carlo  # noqa: PLC0415
-    from saxs.simulate.models import Population as Species  # noqa: PLC0415
-    from saxs.simulate.models import spheres_intensity  # noqa: PLC0415
-
-    species = Species(pop.mean_nm, min(max(pop.volume_fraction, 1e-12), 1.0), 0.0, "delta")
-    model = spheres_intensity(dist.q, [species], dist.contrast_per_cm2) + float(
-        np.mean(dist.background))
-    rng = np.random.default_rng(dist.seed + 104729)
-    curve = Curve(dist.q, model + rng.normal(0.0, 1.0, dist.q.size) * dist.sigma, dist.sigma,
-                  intensity_unit=dist.intensity_unit)
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in dist.config.items()}
-    if "omit_q_ranges_nm" in config:
-        config["omit_q_ranges_nm"] = tuple(tuple(r) for r in config["omit_q_ranges_nm"])
-    found = find_populations(monte_carlo(curve, MCConfig(**config)), bins=bins)
-    if not found:
-        return 0.0
-    best = min(found, key=lambda p: abs(p.mean_nm - pop.mean_nm))
-    return best.width_nm / best.mean_nm
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -454,6 +431,7 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
                          significance: float = 3.0, n_sigma: float = 3.0,
                          max_quantized_rel_width: float = 0.06,
                          resolution_factor: float = 2.0,
+                         resolution: Resolution | None = None,
                          families: Sequence[Family] | None = DEFAULT_FAMILIES
                          ) -> SeriesFindings:
     """Track populations across a series and tell quantized steps from continuous growth.
@@ -472,8 +450,12 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
     max_quantized_rel_width, resolution_factor : float
         A population is narrow (a magic-size candidate) if its relative width (volume-weighted
         std / mean) is at most ``max_quantized_rel_width``, or at most ``resolution_factor``
-        times the Monte Carlo's resolution at its radius (:func:`monodisperse_width`; 0 turns
-        this off).
+        times the Monte Carlo's resolution at its radius, ``resolution(dist, population)``
+        (0 or no ``resolution`` turns this off).
+    resolution : callable or None
+        Relative width of a monodisperse species in the reconstruction of ``dist`` at the size
+        of ``population``: pass :func:`saxs.montecarlo.monodisperse_width` (it runs a Monte
+        Carlo for each population wider than ``max_quantized_rel_width``).
     families : sequence of Family or None
         Family table for the quantized species (None: no assignment).
     """
@@ -487,7 +469,8 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
         hi = dist.radius_range_nm[1]
         half_bin = 0.5 * ((hi / lo) ** (1.0 / bins) - 1.0)
         if linker is None:
-            linker = _Linker(n_sigma, half_bin, max_quantized_rel_width, resolution_factor)
+            linker = _Linker(n_sigma, half_bin, max_quantized_rel_width, resolution_factor,
+                             resolution)
         linker.half_bin = max(linker.half_bin, half_bin)
         pops = find_populations(dist, bins=bins, significance=significance)
         populations.append(tuple(pops))
@@ -500,6 +483,7 @@ def find_quantized_steps(distributions: Sequence[SizeDistribution], variable: Se
                 "half_bin_relative": linker.half_bin,
                 "max_quantized_rel_width": max_quantized_rel_width,
                 "resolution_factor": resolution_factor,
+                "resolution": getattr(resolution, "__name__", None) if resolution else None,
                 "tolerance_rule": f"max({n_sigma:g} x hypot(radius errors), "
                                   f"{linker.half_bin:.4f} x radius)"}
     return SeriesFindings(variable_name, tuple(float(v) for v in values), names,

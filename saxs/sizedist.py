@@ -1,5 +1,9 @@
 """The result of a Monte Carlo size analysis and the histograms made from it.
 
+The sizes are those of the shape's size parameter (``SizeDistribution.model`` names the shape
+and its fixed parameters; results stored before shapes existed are spheres); volumes are the
+shape's (:meth:`FormFactor.volume_nm3`).
+
 Every repetition's contributions are kept, so histograms over any range, binning or weighting
 are recomputed without refitting (MCSAS3.md §4):
 
@@ -9,7 +13,8 @@ are recomputed without refitting (MCSAS3.md §4):
   data) and its fraction n_j / sum n;
 * mean and sample standard deviation (ddof = 1) over repetitions;
 * observability (McSAS, Bressler et al. 2015): per contribution the volume fraction at which it
-  alone would reach the uncertainty at some q, min_q sigma(q) / (drho^2 1e-21 V_c P(q R_c));
+  alone would reach the uncertainty at some q, min_q sigma(q) / (drho^2 1e-21 K(q, s_c)),
+  K = V P of the shape;
   per bin the mean over its contributions, then the maximum over repetitions. A bin whose
   volume fraction is below it is not supported by the data.
 """
@@ -23,8 +28,11 @@ from typing import Any
 import numpy as np
 
 from saxs.errors import InputError
+from saxs.models.constants import NM3_TO_CM3
+from saxs.models.formfactor import FormFactor, form_factor
 
-NM3_TO_CM3 = 1e-21
+#: The shape of results written before shapes were stored.
+SPHERE_MODEL = {"model": "sphere", "size_parameter": "radius_nm", "parameters": {}}
 SCALES = ("log", "linear")
 WEIGHTINGS = ("volume", "number")
 
@@ -91,8 +99,11 @@ class SizeDistribution:
     config: dict[str, Any] = field(default_factory=dict)
     sample: str = ""
     porod: np.ndarray | None = None
+    model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.model is None:
+            object.__setattr__(self, "model", dict(SPHERE_MODEL))
         if self.porod is None:
             object.__setattr__(self, "porod", np.zeros(self.scale.size))
         if self.radii_nm.ndim != 2 or self.radii_nm.shape[0] != self.scale.size:
@@ -103,6 +114,39 @@ class SizeDistribution:
             array = np.array(getattr(self, name), copy=True)
             array.flags.writeable = False
             object.__setattr__(self, name, array)
+
+    @property
+    def form(self) -> FormFactor:
+        """The particle shape of the sizes (rebuilt from :attr:`model`)."""
+        cached = self.__dict__.get("_form")
+        if cached is None:
+            cached = form_factor(self.model)
+            object.__setattr__(self, "_form", cached)
+        return cached
+
+    @property
+    def size_parameter(self) -> str:
+        """Name of the size parameter of the contributions (e.g. "radius_nm")."""
+        return str(self.model.get("size_parameter", "radius_nm"))
+
+    def kernel(self, sizes_nm: np.ndarray) -> np.ndarray:
+        """K(q, s) = V P (nm^3) of the shape at the fitted q, (n_sizes, n_q).
+
+        Sizes inside the fitted range come from the Monte Carlo's form-factor table (error
+        < 1e-5 of the local envelope), others are evaluated directly.
+        """
+        from saxs.models.table import form_factor_table  # noqa: PLC0415
+
+        sizes = np.atleast_1d(np.asarray(sizes_nm, dtype=np.float64))
+        table = form_factor_table(self.form, self.q, self.radius_range_nm)
+        lo, hi = table.size_range_nm
+        inside = (sizes >= lo) & (sizes <= hi)
+        out = np.empty((sizes.size, self.q.size))
+        if inside.any():
+            out[inside] = table.interpolate(sizes[inside])
+        if (~inside).any():
+            out[~inside] = self.form.intensity(self.q, sizes[~inside])
+        return out
 
     @property
     def n_rep(self) -> int:
@@ -155,23 +199,25 @@ class SizeDistribution:
         return np.geomspace(lo, hi, bins + 1) if scale == "log" else np.linspace(lo, hi, bins + 1)
 
     def _observability(self, edges: np.ndarray) -> np.ndarray:
-        from saxs_kernels.sphere import sphere_form_factor  # noqa: PLC0415
-
         n_bins = edges.size - 1
         per_rep = np.full((self.n_rep, n_bins), np.nan)
         factor = self.contrast_per_cm2**2 * NM3_TO_CM3
+        centres = np.sqrt(edges[1:] * edges[:-1])
         for r in range(self.n_rep):
             radii = self.radii_nm[r]
             index = np.digitize(radii, edges) - 1
-            for j in range(n_bins):
-                sel = radii[index == j]
-                if sel.size == 0:
-                    sel = np.array([math.sqrt(edges[j] * edges[j + 1])])
-                volume = 4.0 / 3.0 * math.pi * sel**3
-                form = np.stack([sphere_form_factor(np.ascontiguousarray(self.q * x))
-                                 for x in sel])
-                need = self.sigma[None, :] / (factor * volume[:, None] * form)
-                per_rep[r, j] = np.mean(np.min(need, axis=1))
+            sizes = np.concatenate([radii, centres])
+            owner = np.concatenate([index, np.arange(n_bins)])
+            empty = np.ones(n_bins, dtype=bool)
+            empty[index[(index >= 0) & (index < n_bins)]] = False
+            use = (owner >= 0) & (owner < n_bins)
+            use[radii.size:] = empty
+            with np.errstate(divide="ignore"):
+                need = np.min(self.sigma[None, :] / (factor * self.kernel(sizes[use])), axis=1)
+            need[~np.isfinite(need) | (need < 0)] = np.inf
+            sums = np.bincount(owner[use], weights=need, minlength=n_bins)
+            counts = np.bincount(owner[use], minlength=n_bins)
+            per_rep[r] = sums / counts
         return np.nanmax(per_rep, axis=0)
 
     def _moments(self, lo: float, hi: float) -> dict[str, tuple[float, float]]:
@@ -222,7 +268,7 @@ class SizeDistribution:
         for r in range(self.n_rep):
             radii = self.radii_nm[r]
             vol[r] = phi[r] * np.histogram(radii, edges)[0]
-            per_number = phi[r] / (4.0 / 3.0 * math.pi * radii**3 * NM3_TO_CM3)
+            per_number = phi[r] / (self.form.volume_nm3(radii) * NM3_TO_CM3)
             num[r] = np.histogram(radii, edges, weights=per_number)[0]
         totals = num.sum(axis=1, keepdims=True)
         frac = np.divide(num, totals, out=np.zeros_like(num), where=totals > 0)
@@ -249,7 +295,7 @@ def distribution_to_items(dist: SizeDistribution) -> dict[str, Any]:
     items[_PREFIX + "info"] = {
         "radius_range_nm": list(dist.radius_range_nm), "contrast_per_cm2": dist.contrast_per_cm2,
         "intensity_unit": dist.intensity_unit, "seed": dist.seed, "config": dist.config,
-        "sample": dist.sample}
+        "sample": dist.sample, "model": dist.model}
     return items
 
 
@@ -267,4 +313,5 @@ def distribution_from_items(items: dict[str, Any], source: str = "") -> SizeDist
         **arrays, converged=np.atleast_1d(np.asarray(items[_PREFIX + "converged"])).astype(bool),
         radius_range_nm=tuple(info["radius_range_nm"]),
         contrast_per_cm2=float(info["contrast_per_cm2"]), intensity_unit=info["intensity_unit"],
-        seed=int(info["seed"]), config=dict(info["config"]), sample=info.get("sample", ""))
+        seed=int(info["seed"]), config=dict(info["config"]), sample=info.get("sample", ""),
+        model=info.get("model"))

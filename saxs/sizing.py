@@ -22,12 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from saxs.errors import InputError
+from saxs.models.constants import CDSE_DENSITY_G_CM3, CDSE_MOLAR_MASS_G_MOL
 from saxs.units import AVOGADRO
 
 YU2003_CDSE = (1.6122e-9, -2.6575e-6, 1.6242e-3, -0.4277, 41.57)
 VALID_RANGE_NM = (400.0, 700.0)
-CDSE_DENSITY_G_CM3 = 5.82
-CDSE_MOLAR_MASS_G_MOL = 191.37
 # the polynomial rises monotonically from 300 nm on, so it is inverted on this bracket
 _BRACKET_NM = (300.0, 800.0)
 

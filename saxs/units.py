@@ -7,7 +7,6 @@ Conversions happen only at the edges (readers, writers, command-line options).
 
 from __future__ import annotations
 
-import math
 import re
 
 from saxs.errors import InputError
@@ -108,11 +107,6 @@ def sld_per_cm2_to_per_a2(sld_per_cm2: float) -> float:
 def nm3_to_cm3(volume_nm3):
     """Volume from nm^3 to cm^3 (1 nm = 1e-7 cm)."""
     return volume_nm3 * 1e-21
-
-
-def sphere_volume_nm3(radius_nm):
-    """Volume of a sphere of radius ``radius_nm``, in nm^3."""
-    return 4.0 / 3.0 * math.pi * radius_nm**3
 
 
 def parse_quantity(text: str, kind: str = "time") -> float:

@@ -106,18 +106,28 @@ def solve_scale_background(model, intensity, weight, b_lo, b_hi):
     return float(res.x[0]), float(res.x[1])
 
 
-def mc_chain(q, intensity, weight, r_min, r_max, n_contrib, n_steps, b_lo, b_hi, draw):
+def table_contribution(table, ln_s0, step, size):
+    """K(q, size) from a table on a uniform ln-size grid by 4-point Lagrange interpolation,
+    written from the Lagrange formula (nodes k-1..k+2 around ln size)."""
+    u = (np.log(size) - ln_s0) / step
+    k = min(max(int(np.floor(u)), 1), table.shape[0] - 3)
+    nodes = np.arange(k - 1, k + 3)
+    out = np.zeros(table.shape[1])
+    for j in nodes:
+        weight = 1.0
+        for m in nodes:
+            if m != j:
+                weight *= (u - m) / (j - m)
+        out += weight * table[j]
+    return out
+
+
+def mc_chain(intensity, weight, n_contrib, n_steps, b_lo, b_hi, draw, part):
     """The McSAS greedy chain written plainly: the whole model recomputed at every step.
 
-    ``draw()`` gives the next radius (the kernel's generator, so both see the same draws).
-    Returns the radii and (A, b, chi2_r).
+    ``draw()`` gives the next size (the kernel's generator, so both see the same draws) and
+    ``part(size)`` its K(q). Returns the sizes and (A, b, chi2_r).
     """
-    x = np.outer(q, np.ones(1))
-
-    def part(radius):
-        xr = (x[:, 0] * radius).astype(np.longdouble)
-        f = 3 * (np.sin(xr) - xr * np.cos(xr)) / xr**3
-        return np.asarray(4 / 3 * np.pi * radius**3 * f**2, dtype=np.float64)
 
     def fit(model):
         a, b = solve_scale_background(model, intensity, weight, b_lo, b_hi)
@@ -132,4 +142,4 @@ def mc_chain(q, intensity, weight, r_min, r_max, n_contrib, n_steps, b_lo, b_hi,
         if t[2] < chi2:
             radii = trial
             a, b, chi2 = t
-    return radii, (a, b, chi2 / q.size)
+    return radii, (a, b, chi2 / intensity.size)

@@ -7,13 +7,12 @@ import pytest
 
 import saxs
 from saxs.bragg import PHASES, index_peaks
+from saxs.models.distributions import Species, spheres_intensity
 from saxs.simulate.models import (
     BraggPeak,
     BroadPeak,
     FlatBackground,
-    Population,
     SampleModel,
-    spheres_intensity,
 )
 
 Q = np.linspace(0.15, 7, 500)
@@ -42,7 +41,7 @@ def test_simulated_lamellar_precursor():
 
 
 def test_negative_controls():
-    spheres = spheres_intensity(Q, [Population(1.2, 2e-3, 0.1, "lognormal")]) + 0.03
+    spheres = spheres_intensity(Q, [Species(1.2, 2e-3, 0.1, "lognormal")]) + 0.03
     assert saxs.find_bragg_peaks(_noisy(spheres, 2, floor=0)).phase == "none"
     flat = np.ones(Q.size)
     assert saxs.find_bragg_peaks(_noisy(flat, 3, floor=0)).phase == "none"

@@ -81,10 +81,10 @@ def test_mc_command_writes_result_and_png(tmp_path, capsys):
     import numpy as np
 
     import saxs
-    from saxs.simulate.models import Population, spheres_intensity
+    from saxs.models.distributions import Species, spheres_intensity
 
     q = np.geomspace(0.1, 7, 80)
-    intensity = spheres_intensity(q, [Population(1.1, 1e-3, 0.1, "lognormal")])
+    intensity = spheres_intensity(q, [Species(1.1, 1e-3, 0.1, "lognormal")])
     rng = np.random.default_rng(1)
     good = saxs.write_curve(tmp_path / "good.dat", saxs.Curve(
         q, intensity * (1 + 0.02 * rng.standard_normal(q.size)), 0.02 * intensity,

@@ -11,17 +11,17 @@ import pytest
 from scipy import integrate
 
 from saxs.errors import InputError
+from saxs.models import constants, form_factor
+from saxs.models.distributions import Species, spheres_intensity
 from saxs.simulate import models
 from saxs.simulate.models import (
     BraggPeak,
     BroadPeak,
     FlatBackground,
     KaptonWindow,
-    Population,
     PowerLaw,
     SampleModel,
     Spheres,
-    spheres_intensity,
 )
 from saxs.units import intensity_from_per_cm, sld_per_a2_to_per_cm2
 
@@ -41,50 +41,52 @@ def _closed_form_sphere(q, radius_nm, phi, contrast_per_cm2):
 
 
 def test_sld_helper_reproduces_science_values():
-    cdse = models.xray_sld_per_cm2(models.CDSE_DENSITY_G_CM3, models.CDSE_ELECTRONS_PER_FORMULA,
-                                   models.CDSE_MOLAR_MASS_G_MOL)
-    ode = models.xray_sld_per_cm2(models.ODE_DENSITY_G_CM3, models.ODE_ELECTRONS_PER_FORMULA,
-                                  models.ODE_MOLAR_MASS_G_MOL)
-    assert cdse == pytest.approx(sld_per_a2_to_per_cm2(models.CDSE_SLD_PER_A2), rel=0.01)
-    assert ode == pytest.approx(sld_per_a2_to_per_cm2(models.ODE_SLD_PER_A2), rel=0.01)
-    assert cdse - ode == pytest.approx(models.DEFAULT_CONTRAST_PER_CM2, rel=0.01)
+    c = constants
+    cdse = c.electron_sld_per_cm2(c.CDSE_DENSITY_G_CM3, c.CDSE_ELECTRONS_PER_FORMULA,
+                                  c.CDSE_MOLAR_MASS_G_MOL)
+    ode = c.electron_sld_per_cm2(c.ODE_DENSITY_G_CM3, c.ODE_ELECTRONS_PER_FORMULA,
+                                 c.ODE_MOLAR_MASS_G_MOL)
+    assert cdse == pytest.approx(sld_per_a2_to_per_cm2(constants.CDSE_SLD_PER_A2), rel=0.01)
+    assert ode == pytest.approx(sld_per_a2_to_per_cm2(constants.ODE_SLD_PER_A2), rel=0.01)
+    assert cdse - ode == pytest.approx(constants.DEFAULT_CONTRAST_PER_CM2, rel=0.01)
 
 
 def test_default_contrast_is_cdse_in_ode():
-    assert pytest.approx(3.47e11, rel=1e-12) == models.DEFAULT_CONTRAST_PER_CM2
-    difference = models.CDSE_SLD_PER_A2 - models.ODE_SLD_PER_A2
-    assert difference == pytest.approx(models.CDSE_ODE_CONTRAST_PER_A2, rel=1e-12)
+    assert pytest.approx(3.47e11, rel=1e-12) == constants.DEFAULT_CONTRAST_PER_CM2
+    difference = constants.CDSE_SLD_PER_A2 - constants.ODE_SLD_PER_A2
+    assert difference == pytest.approx(constants.CDSE_ODE_CONTRAST_PER_A2, rel=1e-12)
 
 
 def test_sld_helper_rejects_bad_density():
     with pytest.raises(InputError, match="density_g_cm3"):
-        models.xray_sld_per_cm2(-1.0, 82, 191.37)
+        constants.electron_sld_per_cm2(-1.0, 82, 191.37)
 
 
 # --------------------------------------------------------------------------- spheres
 
 
 @pytest.mark.parametrize("population", [
-    Population(1.3, 0.003),
-    Population(1.3, 0.003, 0.0, "delta"),
-    Population(1.3, 0.003, 0.0, "lognormal", "volume"),
+    Species(1.3, 0.003),
+    Species(1.3, 0.003, 0.0, "delta"),
+    Species(1.3, 0.003, 0.0, "lognormal", "volume"),
 ])
 def test_monodisperse_matches_closed_form(population):
     q = np.linspace(0.01, 9.0, 700)
     got = spheres_intensity(q, population)
-    want = _closed_form_sphere(q, 1.3, 0.003, models.DEFAULT_CONTRAST_PER_CM2)
-    forward = _closed_form_sphere(np.array([1e-3]), 1.3, 0.003, models.DEFAULT_CONTRAST_PER_CM2)
+    want = _closed_form_sphere(q, 1.3, 0.003, constants.DEFAULT_CONTRAST_PER_CM2)
+    forward = _closed_form_sphere(np.array([1e-3]), 1.3, 0.003, constants.DEFAULT_CONTRAST_PER_CM2)
     envelope = forward * np.minimum(1.0, 9.0 / (q * 1.3) ** 4)
     # Relative 1e-9; near the zeros of P only an error relative to the envelope is meaningful.
     assert np.all(np.abs(got - want) <= 1e-9 * want + 1e-12 * envelope)
     volume_cm3 = 4.0 / 3.0 * math.pi * 1.3**3 * 1e-21
     i0 = spheres_intensity(0.0, population)
-    assert i0 == pytest.approx(0.003 * models.DEFAULT_CONTRAST_PER_CM2**2 * volume_cm3, rel=1e-12)
+    contrast = constants.DEFAULT_CONTRAST_PER_CM2
+    assert i0 == pytest.approx(0.003 * contrast**2 * volume_cm3, rel=1e-12)
 
 
 def test_spheres_keep_the_shape_of_q():
     q = np.linspace(0.1, 5.0, 12).reshape(3, 4)
-    pop = Population(1.0, 1e-3, 0.05)
+    pop = Species(1.0, 1e-3, 0.05)
     got = spheres_intensity(q, [pop])
     assert got.shape == (3, 4)
     np.testing.assert_array_equal(got.ravel(), spheres_intensity(q.ravel(), [pop]))
@@ -93,7 +95,7 @@ def test_spheres_keep_the_shape_of_q():
 
 def test_populations_add():
     q = np.logspace(-1, 1, 50)
-    a, b = Population(0.9, 1e-3, 0.02), Population(1.5, 2e-3, 0.1, "lognormal")
+    a, b = Species(0.9, 1e-3, 0.02), Species(1.5, 2e-3, 0.1, "lognormal")
     np.testing.assert_allclose(spheres_intensity(q, [a, b]),
                                spheres_intensity(q, a) + spheres_intensity(q, b), rtol=1e-14)
     assert Spheres((a, b)).volume_fraction == pytest.approx(3e-3)
@@ -111,7 +113,7 @@ def test_gaussian_number_weighted_matches_peer_truth():
     q = np.logspace(math.log10(q_min), math.log10(q_max), truth["n_points"])
     data = np.loadtxt(PEER_DATA / f"{PEER_STEM}.dat")
     np.testing.assert_allclose(q, data[:, 0], rtol=1e-10)  # the file has 11 digits
-    population = Population(truth["mean_nm"], truth["volume_fraction"],
+    population = Species(truth["mean_nm"], truth["volume_fraction"],
                             truth["sd_nm"] / truth["mean_nm"], "gaussian", "number")
     contrast = sld_per_a2_to_per_cm2(truth["drho_1e6_per_A2"] * 1e-6)
     got = intensity_from_per_cm(spheres_intensity(q, population, contrast), "1/m")
@@ -126,7 +128,7 @@ def test_gaussian_number_weighted_matches_peer_truth():
 def test_lognormal_number_weighted_moments(median, sigma):
     # Number density LN(mu, s): the volume-weighted density ~ R^3 LN(mu, s) is LN(mu + 3 s^2, s),
     # so its mean is e^(mu + 3 s^2 + s^2/2) = median e^(3.5 s^2), its sd mean sqrt(e^(s^2) - 1).
-    population = Population(median, 2e-3, sigma, "lognormal", "number")
+    population = Species(median, 2e-3, sigma, "lognormal", "number")
     mean, sd = population.volume_weighted_stats()
     want_mean = median * math.exp(3.5 * sigma**2)
     assert mean == pytest.approx(want_mean, rel=1e-12)
@@ -138,12 +140,12 @@ def test_lognormal_number_weighted_moments(median, sigma):
     # I(0) = phi drho^2 <V>_V, <V>_V = 4/3 pi E_V[R^3] = 4/3 pi median^3 e^(9 s^2 + 4.5 s^2).
     volume_v = 4.0 / 3.0 * math.pi * median**3 * math.exp(13.5 * sigma**2) * 1e-21
     assert spheres_intensity(0.0, population) == pytest.approx(
-        2e-3 * models.DEFAULT_CONTRAST_PER_CM2**2 * volume_v, rel=1e-12)
+        2e-3 * constants.DEFAULT_CONTRAST_PER_CM2**2 * volume_v, rel=1e-12)
 
 
 def test_lognormal_volume_weighted_moments():
     median, sigma = 2.0, 0.2
-    population = Population(median, 1e-3, sigma, "lognormal", "volume")
+    population = Species(median, 1e-3, sigma, "lognormal", "volume")
     mean, sd = population.volume_weighted_stats()
     want_mean = median * math.exp(0.5 * sigma**2)
     assert mean == pytest.approx(want_mean, rel=1e-12)
@@ -154,7 +156,7 @@ def test_lognormal_volume_weighted_moments():
 
 
 def test_gaussian_volume_weighted_moments():
-    population = Population(2.0, 1e-3, 0.1, "gaussian", "volume")
+    population = Species(2.0, 1e-3, 0.1, "gaussian", "volume")
     mean, sd = population.volume_weighted_stats()
     assert mean == pytest.approx(2.0, rel=1e-12)  # symmetric truncation
     # Truncation at +-6 sd shrinks the variance by 2*6*phi(6)/erf(6/sqrt 2) ~ 7.3e-8.
@@ -163,7 +165,7 @@ def test_gaussian_volume_weighted_moments():
 
 
 def test_monodisperse_moments_and_number_density():
-    population = Population(1.0, 1e-3, 0.0, "delta")
+    population = Species(1.0, 1e-3, 0.0, "delta")
     assert population.volume_weighted_stats() == (1.0, 0.0)
     assert population.number_density_per_cm3() == pytest.approx(
         1e-3 / (4.0 / 3.0 * math.pi * 1e-21), rel=1e-14)
@@ -171,7 +173,7 @@ def test_monodisperse_moments_and_number_density():
 
 def test_gaussian_number_density_from_number_distribution():
     mean_r, sd_r = 1.0, 0.15
-    population = Population(mean_r, 1e-3, sd_r / mean_r)
+    population = Species(mean_r, 1e-3, sd_r / mean_r)
     r = np.linspace(mean_r - 6 * sd_r, mean_r + 6 * sd_r, 200_001)
     n = np.exp(-0.5 * ((r - mean_r) / sd_r) ** 2)
     mean_volume_cm3 = np.trapezoid(n * 4.0 / 3.0 * np.pi * r**3, r) / np.trapezoid(n, r) * 1e-21
@@ -180,13 +182,13 @@ def test_gaussian_number_density_from_number_distribution():
 
 
 @pytest.mark.parametrize("population", [
-    Population(1.56, 2.8e-3, 0.14, "lognormal"),
-    Population(0.94, 1e-3, 0.015, "gaussian"),
-    Population(3.0, 1e-3, 0.3, "gaussian", "volume"),
+    Species(1.56, 2.8e-3, 0.14, "lognormal"),
+    Species(0.94, 1e-3, 0.015, "gaussian"),
+    Species(3.0, 1e-3, 0.3, "gaussian", "volume"),
 ])
 def test_polydisperse_intensity_matches_adaptive_quadrature(population):
     """Independent check of the radius quadrature with scipy's adaptive quad."""
-    contrast = models.DEFAULT_CONTRAST_PER_CM2
+    contrast = constants.DEFAULT_CONTRAST_PER_CM2
     if population.shape == "gaussian":
         sd = population.rel_width * population.radius_nm
         lo = max(population.radius_nm - 6 * sd, 1e-4)
@@ -217,7 +219,7 @@ def test_polydisperse_intensity_matches_adaptive_quadrature(population):
 
 
 def test_radius_grid_weights_are_normalised():
-    for population in (Population(1.0, 1e-3, 0.1), Population(1.0, 1e-3, 0.2, "lognormal")):
+    for population in (Species(1.0, 1e-3, 0.1), Species(1.0, 1e-3, 0.2, "lognormal")):
         radii, weights = population.radius_grid(q_max_nm=9.0)
         assert math.fsum(weights) == pytest.approx(1.0, abs=1e-14)
         assert np.all(weights >= 0)
@@ -225,7 +227,7 @@ def test_radius_grid_weights_are_normalised():
 
 
 def test_gaussian_grid_is_truncated_like_the_peer_script():
-    radii, _ = Population(1.0, 1e-3, 0.1).radius_grid()
+    radii, _ = Species(1.0, 1e-3, 0.1).radius_grid()
     assert radii.min() > 0.4
     assert radii.max() < 1.6
     # A wide Gaussian is cut at 1e-4 nm below: compare moments with a fine trapezoid on
@@ -236,7 +238,7 @@ def test_gaussian_grid_is_truncated_like_the_peer_script():
     p_v /= np.trapezoid(p_v, r)
     want_mean = np.trapezoid(p_v * r, r)
     want_sd = math.sqrt(np.trapezoid(p_v * (r - want_mean) ** 2, r))
-    mean, sd = Population(mean_r, 1e-3, sd_r / mean_r).volume_weighted_stats()
+    mean, sd = Species(mean_r, 1e-3, sd_r / mean_r).volume_weighted_stats()
     assert mean == pytest.approx(want_mean, rel=1e-9)
     assert sd == pytest.approx(want_sd, rel=1e-9)
 
@@ -249,10 +251,10 @@ def _detector_like_q(n=480, q_max=9.0):
 
 
 @pytest.mark.parametrize("population", [
-    Population(2.0, 1e-3),
-    Population(10.0, 1e-3),
-    Population(0.94, 1e-3, 0.015),
-    Population(1.56, 2.8e-3, 0.14, "lognormal"),
+    Species(2.0, 1e-3),
+    Species(10.0, 1e-3),
+    Species(0.94, 1e-3, 0.015),
+    Species(1.56, 2.8e-3, 0.14, "lognormal"),
 ])
 def test_large_arrays_are_interpolated_within_stated_accuracy(population):
     q = _detector_like_q()
@@ -323,7 +325,7 @@ def test_kapton_window_formula():
 
 def test_sample_model_sums_scales_and_nests():
     q = np.linspace(0.1, 8.0, 40).reshape(5, 8)
-    spheres = Spheres((Population(1.0, 1e-3, 0.05),))
+    spheres = Spheres((Species(1.0, 1e-3, 0.05),))
     solvent = FlatBackground(0.03)
     peak = BraggPeak(1.84, 0.06, 3.0)
     sample = SampleModel((spheres, solvent.scaled(0.999), peak), name="s")
@@ -356,7 +358,7 @@ def test_sample_model_sums_scales_and_nests():
 ])
 def test_population_validation_names_the_field(kwargs, field):
     with pytest.raises(InputError, match=field) as info:
-        Population(**kwargs)
+        Species(**kwargs)
     assert repr(kwargs[field]) in str(info.value)
 
 
@@ -384,4 +386,65 @@ def test_q_validation():
     with pytest.raises(InputError, match="q_nm"):
         model.intensity(np.array([0.1, np.nan]))
     with pytest.raises(InputError, match="q_nm"):
-        spheres_intensity(np.array([-0.1]), Population(1.0, 0.01))
+        spheres_intensity(np.array([-0.1]), Species(1.0, 0.01))
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def test_xray_sld_from_formula_matches_electron_count_away_from_edges():
+    """ODE (C and H only, no edge near 12.4 keV): the tabulated f1 equals Z within 0.5 %."""
+    c = constants
+    forward = c.electron_sld_per_cm2(c.ODE_DENSITY_G_CM3, c.ODE_ELECTRONS_PER_FORMULA,
+                                     c.ODE_MOLAR_MASS_G_MOL)
+    assert constants.xray_sld_per_cm2("C18H36", 0.789, 12.4) == pytest.approx(forward, rel=5e-3)
+
+
+def test_xray_sld_sees_the_se_k_edge():
+    """Just below the Se K edge (12.658 keV) f' lowers the CdSe SLD by a few per cent."""
+    at_edge = constants.xray_sld_per_cm2("CdSe", 5.82, 12.6)
+    far = constants.xray_sld_per_cm2("CdSe", 5.82, 8.0)
+    assert at_edge < 0.97 * far
+
+
+@pytest.mark.parametrize(("formula", "density", "energy", "match"), [
+    ("Xx2", 1.0, 12.4, "formula"), ("CdSe", -1.0, 12.4, "density"),
+    ("CdSe", 5.82, 0.0, "energy"), ("", 1.0, 12.4, "formula")])
+def test_xray_sld_rejects_bad_input(formula, density, energy, match):
+    with pytest.raises(InputError, match=match):
+        constants.xray_sld_per_cm2(formula, density, energy)
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "lognormal", "schulz"])
+def test_species_weights_normalised_and_mean_right(shape):
+    species = Species(2.0, 1e-3, 0.1, shape, "volume")
+    radii, weights = species.radius_grid(q_max_nm=5.0)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-14)
+    mean, sd = species.volume_weighted_stats()
+    centre = 2.0 if shape != "lognormal" else 2.0 * math.exp(0.5 * 0.1**2)
+    assert mean == pytest.approx(centre, rel=1e-9)
+    assert sd / mean == pytest.approx(0.1, rel=0.01 if shape == "lognormal" else 1e-6)
+
+
+def test_schulz_number_density_matches_gamma_moments():
+    """Schulz (Gamma) number density, mean 3 nm, p = 0.2: z = 24; the volume-weighted mean is
+    <R^4>/<R^3> = R0 (z + 4) / (z + 1)."""
+    species = Species(3.0, 1e-3, 0.2, "schulz", "number")
+    mean, _ = species.volume_weighted_stats()
+    z = 1 / 0.2**2 - 1
+    assert mean == pytest.approx(3.0 * (z + 4) / (z + 1), rel=1e-9)
+
+
+def test_species_of_another_shape_uses_its_volume():
+    """A number-weighted Gaussian of cylinder radii (fixed length): volume weights ~ R^2."""
+    species = Species(2.0, 1e-3, 0.1, "gaussian", "number",
+                      model=form_factor("cylinder", length_nm=20.0))
+    radii, weights = species.radius_grid(q_max_nm=0.0)
+    ref = Species(2.0, 1e-3, 0.1, "gaussian", "number")
+    r_ref, w_ref = ref.radius_grid(q_max_nm=0.0)
+    assert np.sum(weights * radii) < np.sum(w_ref * r_ref)
+
+
+def test_schulz_width_must_be_below_one():
+    with pytest.raises(InputError, match="schulz"):
+        Species(1.0, 1e-3, 1.2, "schulz")

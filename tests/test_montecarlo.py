@@ -10,7 +10,7 @@ import pytest
 
 import saxs
 from saxs import Curve, InputError, MCConfig
-from saxs.simulate.models import Population, spheres_intensity
+from saxs.models.distributions import Species, spheres_intensity
 
 PEER_CONTRAST = 33.4e-6 * 1e16  # the peer file's 33.4e-6 1/A^2, in 1/cm^2
 
@@ -45,7 +45,7 @@ def test_recovers_the_peer_gaussian(peer_curve):
 
 def _bimodal(seed=3, noise=0.02):
     q = np.geomspace(0.1, 8, 100)
-    pops = [Population(0.87, 1e-3, 0.015), Population(1.02, 1e-3, 0.015)]
+    pops = [Species(0.87, 1e-3, 0.015), Species(1.02, 1e-3, 0.015)]
     intensity = spheres_intensity(q, pops)
     sigma = noise * intensity
     noisy = intensity + np.random.default_rng(seed).normal(0, 1, q.size) * sigma
@@ -250,7 +250,7 @@ def test_alumina_usaxs_dominant_mode_matches_irena_and_sasview(shared_dir):
 
 def test_porod_background_is_fitted():
     q = np.geomspace(0.1, 7, 90)
-    spheres = spheres_intensity(q, [Population(1.0, 1e-3, 0.1)])
+    spheres = spheres_intensity(q, [Species(1.0, 1e-3, 0.1)])
     porod_true = 2e-3 * q**-4
     intensity = spheres + porod_true + 0.01
     sigma = 0.01 * intensity

@@ -7,16 +7,37 @@ import math
 import numpy as np
 import pytest
 
+from saxs.models import form_factor
+from saxs.models.table import form_factor_table
 from saxs_kernels import montecarlo as mc
 from tests import naive
 
 
-def test_contribution_is_volume_times_form_factor():
+def _table(q, size_range=(0.3, 5.0)):
+    return form_factor_table("sphere", q, size_range)
+
+
+def test_table_contribution_matches_its_naive_twin():
     q = np.geomspace(0.05, 10, 200)
+    table = _table(q)
     out = np.empty_like(q)
-    mc.contribution(q, 1.3, out)
-    volume = 4 / 3 * math.pi * 1.3**3
-    np.testing.assert_allclose(out, volume * naive.sphere_amplitude(q * 1.3) ** 2, rtol=1e-12)
+    for size in (0.3, 0.31234, 1.3, 4.999, 5.0):
+        mc.table_contribution(table.values, table.ln_s0, 1 / table.step, size, out)
+        want = naive.table_contribution(table.values, table.ln_s0, table.step, size)
+        np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+def test_table_contribution_is_volume_times_form_factor():
+    """Interpolated K against the closed form: within 1e-5 of the envelope V min(1, 9/x^4)."""
+    q = np.geomspace(0.05, 10, 200)
+    table = _table(q)
+    out = np.empty_like(q)
+    for size in np.geomspace(0.3, 5.0, 37):
+        mc.table_contribution(table.values, table.ln_s0, 1 / table.step, size, out)
+        volume = 4 / 3 * math.pi * size**3
+        exact = volume * naive.sphere_amplitude(q * size) ** 2
+        envelope = volume * np.minimum(1.0, 9.0 / (q * size) ** 4)
+        assert np.max(np.abs(out - exact) / envelope) < 1e-5
 
 
 @pytest.mark.parametrize(("b_lo", "b_hi"), [(-5.0, 5.0), (0.0, 5.0), (0.3, 0.3), (-1e-3, 1e-3)])
@@ -58,11 +79,7 @@ def test_rng_is_uniform_and_seeded():
 
 def _synthetic(seed=0):
     q = np.geomspace(0.1, 6, 80)
-    part = np.empty_like(q)
-    model = np.zeros_like(q)
-    for r in (0.9, 1.0, 1.1):
-        mc.contribution(q, r, part)
-        model += part
+    model = form_factor("sphere").intensity(q, [0.9, 1.0, 1.1]).sum(axis=0)
     rng = np.random.default_rng(seed)
     intensity = 1e-3 * model + 0.01
     sigma = 0.02 * intensity
@@ -74,8 +91,10 @@ def _run(q, intensity, sigma, n_rep=4, seed=5, max_iter=50_000):
     models = np.empty((n_rep, q.size))
     stats = np.empty((n_rep, 7))
     mean_i = abs(intensity.mean())
-    mc.run_repetitions(q, intensity, 1 / sigma**2, 0.3, 5.0, True, 100, max_iter, 1.0, -mean_i,
-                       mean_i, seed, False, np.zeros_like(q), radii, models, stats)
+    table = _table(q)
+    mc.run_repetitions(table.values, table.ln_s0, 1 / table.step, intensity, 1 / sigma**2, 0.3,
+                       5.0, True, 100, max_iter, 1.0, -mean_i, mean_i, seed, False,
+                       np.zeros_like(q), radii, models, stats)
     return radii, models, stats
 
 
@@ -84,12 +103,9 @@ def test_chain_converges_and_model_sum_is_consistent():
     radii, models, stats = _run(q, intensity, sigma)
     assert np.all(stats[:, 5] == 1.0)
     assert np.all(stats[:, 2] <= 1.0)
-    part = np.empty_like(q)
+    table = _table(q)
     for r in range(radii.shape[0]):
-        total = np.zeros_like(q)
-        for radius in radii[r]:
-            mc.contribution(q, radius, part)
-            total += part
+        total = table.interpolate(radii[r]).sum(axis=0)
         np.testing.assert_allclose(models[r], total, rtol=1e-9)
         fit = stats[r, 0] * models[r] + stats[r, 1]
         chi2_r = np.mean(((intensity - fit) / sigma) ** 2)
@@ -158,12 +174,15 @@ def test_chain_matches_its_naive_twin():
     model = np.empty(q.size)
     stats = np.empty(7)
     mean_i = abs(intensity.mean())
-    mc.run_chain(q, intensity, weight, 0.3, 5.0, True, n_contrib, n_steps, 1e-9, -mean_i,
-                 mean_i, seed, False, np.zeros_like(q), radii, model, stats)
+    table = _table(q)
+    mc.run_chain(table.values, table.ln_s0, 1 / table.step, intensity, weight, 0.3, 5.0, True,
+                 n_contrib, n_steps, 1e-9, -mean_i, mean_i, seed, False, np.zeros_like(q), radii,
+                 model, stats)
     state = np.array([mc.splitmix64(np.uint64(seed)) | np.uint64(1)], dtype=np.uint64)
     twin_radii, (a, b, chi2_r) = naive.mc_chain(
-        q, intensity, weight, 0.3, 5.0, n_contrib, n_steps, -mean_i, mean_i,
-        lambda: mc.draw_radius(state, 0.3, 5.0, True))
+        intensity, weight, n_contrib, n_steps, -mean_i, mean_i,
+        lambda: mc.draw_radius(state, 0.3, 5.0, True),
+        lambda size: naive.table_contribution(table.values, table.ln_s0, table.step, size))
     assert stats[3] == n_steps
     np.testing.assert_allclose(radii, twin_radii, rtol=1e-12)
     assert stats[0] == pytest.approx(a, rel=1e-6)

@@ -10,8 +10,8 @@ import pytest
 
 import saxs
 from saxs.curve import Curve
+from saxs.models.distributions import Species, spheres_intensity
 from saxs.simulate import load_scenario, write_beamtime
-from saxs.simulate.models import Population, spheres_intensity
 
 SCENARIO = Path(__file__).resolve().parents[1] / "data_samples" / "scenario.yaml"
 
@@ -44,7 +44,8 @@ def shipped(tmp_path_factory):
     dists = [_mc(signals[m.name]) for m in samples]
     series = saxs.find_quantized_steps(dists, [m.temperature_c for m in samples],
                                        variable_name="nucleation temperature (C)",
-                                       samples=[m.name for m in samples])
+                                       samples=[m.name for m in samples],
+                                       resolution=saxs.monodisperse_width)
     precursors = [m for m in scenario.measurements if m.kind == "precursor"]
     bragg = saxs.follow_bragg([signals[m.name] for m in precursors],
                               [m.temperature_c for m in precursors],
@@ -127,7 +128,7 @@ def _noisy_curve(populations, seed, noise=0.005):
 
 def test_continuous_lognormal_series_has_no_quantized_steps():
     radii = [1.1, 1.25, 1.4, 1.55, 1.7]
-    dists = [_mc(_noisy_curve([Population(r, 2e-3, 0.08 + 0.015 * k, "lognormal")], seed=k))
+    dists = [_mc(_noisy_curve([Species(r, 2e-3, 0.08 + 0.015 * k, "lognormal")], seed=k))
              for k, r in enumerate(radii)]
     series = saxs.find_quantized_steps(dists, [250, 260, 270, 280, 290])
     assert series.quantized == ()
@@ -140,7 +141,7 @@ def test_continuous_lognormal_series_has_no_quantized_steps():
 
 
 def test_stable_msc_series_has_one_species_and_no_events():
-    dists = [_mc(_noisy_curve([Population(0.94, phi, 0.015)], seed=k))
+    dists = [_mc(_noisy_curve([Species(0.94, phi, 0.015)], seed=k))
              for k, phi in enumerate([1e-3, 1.5e-3, 2e-3])]
     series = saxs.find_quantized_steps(dists, [1.5, 4.5, 14.0], families=None)
     (track,) = series.quantized
@@ -150,7 +151,7 @@ def test_stable_msc_series_has_one_species_and_no_events():
 
 
 def test_bad_series_input():
-    dist = _mc(_noisy_curve([Population(0.94, 1e-3, 0.015)], seed=0))
+    dist = _mc(_noisy_curve([Species(0.94, 1e-3, 0.015)], seed=0))
     with pytest.raises(saxs.InputError, match="2 distributions but 3 values"):
         saxs.find_quantized_steps([dist, dist], [1, 2, 3])
     with pytest.raises(saxs.InputError, match="strictly increasing"):
@@ -164,7 +165,7 @@ def test_bad_series_input():
     with pytest.raises(saxs.InputError, match="not a SizeDistribution"):
         saxs.find_quantized_steps(["x.h5"], [1])
     with pytest.raises(saxs.InputError, match="strictly increasing"):
-        saxs.follow_bragg([_noisy_curve([Population(1, 1e-3, 0.1)], 0)] * 2, [3, 3])
+        saxs.follow_bragg([_noisy_curve([Species(1, 1e-3, 0.1)], 0)] * 2, [3, 3])
     with pytest.raises(saxs.InputError, match="Curves or BraggFindings"):
         saxs.follow_bragg([1.0], [3])
 
@@ -187,14 +188,15 @@ def test_noisy_msc_is_narrow_against_the_monte_carlo_resolution():
     """At 5 % noise the Monte Carlo widens a 1.5 %-wide 0.87 nm species beyond the fixed 6 %
     limit; measured against the width it gives a simulated monodisperse curve with the same q
     and sigma, it is still a magic-size candidate."""
-    dists = [_mc(_noisy_curve([Population(0.87, 8e-4, 0.015)], seed=1, noise=0.05)),
-             _mc(_noisy_curve([Population(0.94, 1e-3, 0.015)], seed=2, noise=0.05))]
+    dists = [_mc(_noisy_curve([Species(0.87, 8e-4, 0.015)], seed=1, noise=0.05)),
+             _mc(_noisy_curve([Species(0.94, 1e-3, 0.015)], seed=2, noise=0.05))]
     first = saxs.find_populations(dists[0], bins=80)[0]
     assert first.width_nm / first.mean_nm > 0.06
-    series = saxs.find_quantized_steps(dists, [190, 200])
+    series = saxs.find_quantized_steps(dists, [190, 200], resolution=saxs.monodisperse_width)
     assert [round(t.radius_nm, 2) for t in series.quantized] == [0.87, 0.94]
     assert [(e.variable_from, e.variable_to) for e in series.steps] == [(190, 200)]
     assert series.quantized[0].points[0].narrow_limit_rel > first.width_nm / first.mean_nm
-    fixed = saxs.find_quantized_steps(dists, [190, 200], resolution_factor=0)
+    fixed = saxs.find_quantized_steps(dists, [190, 200], resolution=saxs.monodisperse_width,
+                                      resolution_factor=0)
     assert [round(t.radius_nm, 2) for t in fixed.quantized] == [0.94]  # 0.87 lost
     assert fixed.steps == ()

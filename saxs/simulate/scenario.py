@@ -18,6 +18,7 @@ import yaml
 
 from saxs.errors import InputError
 from saxs.geometry import Geometry
+from saxs.models.distributions import Species
 from saxs.simulate.config import Section
 from saxs.simulate.detector import Beamstop, DetectorModel
 from saxs.simulate.measurement import Beam, Outliers
@@ -26,7 +27,6 @@ from saxs.simulate.models import (
     BroadPeak,
     FlatBackground,
     KaptonWindow,
-    Population,
     SampleModel,
     Spheres,
 )
@@ -70,7 +70,7 @@ class Measurement:
     growth_temperature_c: float | None = None
     reaction_time_s: float | None = None
     series: str = ""
-    populations: tuple[Population, ...] = ()
+    populations: tuple[Species, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,10 +156,10 @@ def _detector(sec: Section, energy_kev: float, seed: int) -> tuple[str, Detector
     return name, model
 
 
-def _populations(sec: Section) -> tuple[Population, ...]:
+def _populations(sec: Section) -> tuple[Species, ...]:
     pops = []
     for p in sec.items("populations"):
-        pops.append(Population(radius_nm=p.get("radius_nm", kind=float),
+        pops.append(Species(radius_nm=p.get("radius_nm", kind=float),
                                volume_fraction=p.get("volume_fraction", kind=float),
                                rel_width=p.get("rel_width", 0.0, float),
                                shape=p.get("shape", "gaussian", str),
