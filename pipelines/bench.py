@@ -172,44 +172,81 @@ MC_CURVE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "data" / \
 PEER_SCRIPT = MC_CURVE.parents[1] / "run_mcsas3.py"
 
 
-def run_mc(path: str, n_rep: int, n_contrib: int, conv_crit: float) -> dict:
-    """Child process: the whole Monte Carlo analysis of one curve, timed from inside."""
+#: The shape benchmark: cylinders of fixed length with log-normal radii (median 2 nm,
+#: sigma 0.1), 120 log-spaced points over q = 0.1..8 1/nm, 3 % Gaussian noise.
+CYLINDER_LENGTH_NM = 20.0
+CYLINDER_RANGE_NM = (0.5, 6.0)
+
+
+def make_cylinder_curve(folder: Path, seed: int = 0) -> Path:
+    """Write the polydisperse-cylinder benchmark curve (q 1/nm, I 1/m, sigma) to ``folder``."""
+    from saxs.models import Species, form_factor, species_intensity  # noqa: PLC0415
+
+    q = np.geomspace(0.1, 8.0, 120)
+    form = form_factor("cylinder", length_nm=CYLINDER_LENGTH_NM)
+    intensity = species_intensity(q, [Species(2.0, 2e-3, 0.1, "lognormal", model=form)],
+                                  33.4e-6 * 1e16) + 0.01
+    sigma = 0.03 * intensity
+    noisy = intensity + np.random.default_rng(seed).normal(0.0, 1.0, q.size) * sigma
+    path = folder / "cylinders_l20_r2_lognormal.dat"
+    np.savetxt(path, np.column_stack([q, noisy * 100, sigma * 100]),
+               header="q [1/nm]  I [1/m]  sigma [1/m]: cylinders L = 20 nm, R log-normal 2 nm")
+    return path
+
+
+def run_mc(path: str, run: dict) -> dict:
+    """Child process: the whole Monte Carlo analysis of one curve, timed from inside.
+
+    ``run``: n_rep, n_contrib, conv_crit, model, length_nm, r_min, r_max.
+    """
     start = time.perf_counter()
+    n_rep, n_contrib, conv_crit = run["n_rep"], run["n_contrib"], run["conv_crit"]
+    model, length_nm, r_min, r_max = run["model"], run["length_nm"], run["r_min"], run["r_max"]
     import saxs  # noqa: PLC0415
+    from saxs.models.table import form_factor_table  # noqa: PLC0415
 
     curve = saxs.read_curve(path, intensity_unit="1/m")
-    config = saxs.MCConfig(radius_range_nm=(0.3, 5.0), n_rep=n_rep, n_contrib=n_contrib,
-                           conv_crit=conv_crit, seed=1, sigma_floor_rel=0.0,
-                           contrast_per_cm2=33.4e-6 * 1e16)
+    shape = {"model": model, "model_parameters": {"length_nm": length_nm} if length_nm else {}}
+    settings = {"radius_range_nm": (r_min, r_max), "contrast_per_cm2": 33.4e-6 * 1e16, **shape}
+    config = saxs.MCConfig(n_rep=n_rep, n_contrib=n_contrib, conv_crit=conv_crit, seed=1,
+                           sigma_floor_rel=0.0, **settings)
     import logging  # noqa: PLC0415
 
+    t_table = time.perf_counter()
+    table = form_factor_table(config.form, curve.q, (r_min, r_max))
+    table_s = time.perf_counter() - t_table
     warm = time.perf_counter()  # loads the compiled chain from the numba cache (one-off)
     quiet = logging.getLogger("saxs.montecarlo")
     quiet.disabled = True  # the one-step warm-up is not converged, on purpose
-    saxs.monte_carlo(curve, saxs.MCConfig(radius_range_nm=(0.3, 5.0), n_rep=1, max_iter=1,
-                                          seed=1, contrast_per_cm2=33.4e-6 * 1e16))
+    saxs.monte_carlo(curve, saxs.MCConfig(n_rep=1, max_iter=1, seed=1, **settings))
     quiet.disabled = False
     load = time.perf_counter() - warm
     t_fit = time.perf_counter()
     dist = saxs.monte_carlo(curve, config)
     fit = time.perf_counter() - t_fit
-    h = dist.histogram(bins=50, range_nm=(0.3, 5.0))
-    return {"fit_s": fit, "load_s": load, "inside_process_s": time.perf_counter() - start,
+    h = dist.histogram(bins=50, range_nm=(r_min, r_max))
+    return {"fit_s": fit, "load_s": load, "table_s": table_s,
+            "table_sizes": int(table.values.shape[0]), "table_error": table.max_error,
+            "inside_process_s": time.perf_counter() - start,
             "n_rep": n_rep, "steps_mean": float(dist.steps.mean()),
             "chi2_r_mean": float(dist.chi2_r.mean()), "volume_fraction": h.volume_fraction.tolist(),
             "volume_fraction_std": h.volume_fraction_std.tolist(),
             "bin_edges": h.bin_edges_nm.tolist()}
 
 
-def run_peer(peer_python: str, path: Path, n_rep: int, n_contrib: int,
-             conv_crit: float) -> dict:
-    """McSAS3 1.4.1 through the shared ``run_mcsas3.py`` wrapper, same curve and settings."""
+def run_peer(peer_python: str, path: Path, run: dict) -> dict:
+    """McSAS3 1.4.1 through the shared ``run_mcsas3.py`` wrapper, same curve and settings
+    (spheres: McSAS3's built-in sphere; other shapes: sasmodels' model of the same name)."""
     start = time.perf_counter()
+    n_rep, n_contrib, conv_crit = run["n_rep"], run["n_contrib"], run["conv_crit"]
+    model, length_nm, r_min, r_max = run["model"], run["length_nm"], run["r_min"], run["r_max"]
+    shape = ([] if model == "sphere" else
+             ["--model", model, "--static", f"length={length_nm}"])
     out = subprocess.run(
-        [peer_python, str(PEER_SCRIPT), str(path), "--rmin", "0.3", "--rmax", "5",
+        [peer_python, str(PEER_SCRIPT), str(path), "--rmin", str(r_min), "--rmax", str(r_max),
          "--nrep", str(n_rep), "--ncontrib", str(n_contrib), "--convcrit", str(conv_crit),
-         "--seed", "1", "--data-nbins", "0", "--hist-nbins", "50", "--hist-min", "0.3",
-         "--hist-max", "5", "--ncores", "1"],
+         "--seed", "1", "--data-nbins", "0", "--hist-nbins", "50", "--hist-min", str(r_min),
+         "--hist-max", str(r_max), "--ncores", "1", *shape],
         capture_output=True, text=True, check=False, env={"MPLBACKEND": "Agg",
                                                           "PATH": "/usr/bin:/bin"})
     wall = time.perf_counter() - start
@@ -220,23 +257,29 @@ def run_peer(peer_python: str, path: Path, n_rep: int, n_contrib: int,
     return result
 
 
-def bench_mc(n_rep: int = 10, n_contrib: int = 300, conv_crit: float = 1.0,
-             peer_python: str | None = None, curve: Path = MC_CURVE) -> dict:
+def bench_mc(*, n_rep: int = 10, n_contrib: int = 300, conv_crit: float = 1.0,
+             peer_python: str | None = None, curve: Path = MC_CURVE, model: str = "sphere",
+             length_nm: float = 0.0, radius_range_nm: tuple[float, float] = (0.3, 5.0)) -> dict:
     """Monte Carlo speed: s per repetition (1 and all threads) and whole-process wall time."""
     if not curve.is_file():
         raise FileNotFoundError(f"{curve}: the benchmark curve is missing (../shared)")
-    args = (str(curve), n_rep, n_contrib, conv_crit)
+    run = {"n_rep": n_rep, "n_contrib": n_contrib, "conv_crit": conv_crit, "model": model,
+           "length_nm": length_nm, "r_min": radius_range_nm[0], "r_max": radius_range_nm[1]}
+    args = (str(curve), run)
     _child("run_mc", *args)  # fills the numba cache
     one, _ = _child("run_mc", *args, env={"NUMBA_NUM_THREADS": "1"})
     ours, wall = _child("run_mc", *args)
-    out = {"n_rep": n_rep, "n_contrib": n_contrib, "n_points": 100,
+    out = {"n_rep": n_rep, "n_contrib": n_contrib, "model": model,
+           "n_points": int(np.loadtxt(curve, comments="#").shape[0]),
+           "table_s": ours["table_s"], "table_sizes": ours["table_sizes"],
+           "table_error": ours["table_error"],
            "saxs_s_per_rep_1_thread": one["fit_s"] / n_rep,
            "saxs_s_per_rep_all_threads": ours["fit_s"] / n_rep,
            "saxs_process_wall_s": wall, "saxs_kernel_load_s": ours["load_s"],
            "saxs_chi2_r_mean": ours["chi2_r_mean"],
            "saxs_steps_mean": ours["steps_mean"]}
     if peer_python:
-        peer = run_peer(peer_python, curve, n_rep, n_contrib, conv_crit)
+        peer = run_peer(peer_python, curve, run)
         rt = peer["runtime_s"]
         out.update({"mcsas3_s_per_rep": rt["per_repetition_mean"],
                     "mcsas3_process_wall_s": peer["wall_s"],

@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_ITEMS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -37,21 +38,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_mc(args: argparse.Namespace) -> int:
-    from pathlib import Path  # noqa: PLC0415
-
     from tqdm import tqdm  # noqa: PLC0415
 
     import saxs  # noqa: PLC0415
-    from saxs_pipelines.config import load_config, mc_config  # noqa: PLC0415
+    from saxs_pipelines.config import load_config, mc_config, parse_assignments  # noqa: PLC0415
     from saxs_pipelines.plots import plot_mc  # noqa: PLC0415
 
     settings = load_config(args.config)
     radius = (args.rmin, args.rmax) if args.rmin is not None and args.rmax is not None else None
     if (args.rmin is None) != (args.rmax is None):
         raise saxs.InputError("give both --rmin and --rmax, or neither")
+    shape = {"model": args.model,
+             "model_parameters": parse_assignments(args.param, "--param") if args.param
+             else None}
     config = mc_config(settings["mc"], {"n_rep": args.nrep, "n_contrib": args.ncontrib,
                                         "seed": args.seed, "conv_crit": args.conv_crit,
-                                        "radius_range_nm": radius})
+                                        "radius_range_nm": radius, **shape})
     hist_settings = settings["histogram"]
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,26 +88,42 @@ def _cmd_mc(args: argparse.Namespace) -> int:
 
 def _mc_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
     import os  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
 
-    from saxs_pipelines.bench import bench_mc  # noqa: PLC0415
+    from saxs_pipelines import bench  # noqa: PLC0415
 
     peer = args.peer_python or os.environ.get("SAXS_PEER_PYTHON")
-    r = bench_mc(peer_python=peer)
-    print(f"Monte Carlo: {r['n_points']} points, {r['n_contrib']} contributions, "
-          f"{r['n_rep']} repetitions, conv_crit 1 (peer synthetic Gaussian spheres); mean "
-          f"steps {r['saxs_steps_mean']:.0f}, chi2_r {r['saxs_chi2_r_mean']:.3f}, numba cache "
-          f"load {r['saxs_kernel_load_s']:.2f} s")
-    peer_rep = r.get("mcsas3_s_per_rep")
-    peer_proc = r.get("mcsas3_process_wall_s")
-    rows = [("MC s/repetition, 1 thread", f"{r['saxs_s_per_rep_1_thread'] * 1e3:.2f} ms",
-             "McSAS3 1.4.1", f"{peer_rep * 1e3:.0f} ms" if peer_rep else "not run",
-             f"{r['speedup_per_rep_1_thread']:.0f}x" if peer_rep else "-", ""),
-            ("MC s/repetition, all threads", f"{r['saxs_s_per_rep_all_threads'] * 1e3:.2f} ms",
-             "", "", "", ""),
-            ("MC whole process", f"{r['saxs_process_wall_s']:.2f} s", "McSAS3 1.4.1",
-             f"{peer_proc:.2f} s" if peer_proc else "not run",
-             f"{r['speedup_process']:.1f}x" if peer_proc else "-", "")]
-    if not peer_rep:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [("spheres", {}),
+                 ("cylinders", {"curve": bench.make_cylinder_curve(Path(tmp)), "model": "cylinder",
+                                "length_nm": bench.CYLINDER_LENGTH_NM,
+                                "radius_range_nm": bench.CYLINDER_RANGE_NM})]
+        per_rep = {}
+        for name, options in cases:
+            r = bench.bench_mc(peer_python=peer, **options)
+            per_rep[name] = r["saxs_s_per_rep_1_thread"]
+            print(f"Monte Carlo, {name}: {r['n_points']} points, {r['n_contrib']} contributions, "
+                  f"{r['n_rep']} repetitions, conv_crit 1; mean steps "
+                  f"{r['saxs_steps_mean']:.0f}, chi2_r {r['saxs_chi2_r_mean']:.3f}; form-factor "
+                  f"table {r['table_sizes']} sizes built in {r['table_s']:.2f} s (interpolation "
+                  f"error {r['table_error']:.1e}); numba cache load "
+                  f"{r['saxs_kernel_load_s']:.2f} s")
+            peer_rep = r.get("mcsas3_s_per_rep")
+            peer_proc = r.get("mcsas3_process_wall_s")
+            peer_name = "McSAS3 1.4.1" + (" (sasmodels cylinder)" if name == "cylinders" else "")
+            rows += [(f"MC {name} s/repetition, 1 thread",
+                      f"{r['saxs_s_per_rep_1_thread'] * 1e3:.2f} ms", peer_name,
+                      f"{peer_rep * 1e3:.0f} ms" if peer_rep else "not run",
+                      f"{r['speedup_per_rep_1_thread']:.0f}x" if peer_rep else "-", ""),
+                     (f"MC {name} s/repetition, all threads",
+                      f"{r['saxs_s_per_rep_all_threads'] * 1e3:.2f} ms", "", "", "", ""),
+                     (f"MC {name} whole process", f"{r['saxs_process_wall_s']:.2f} s", peer_name,
+                      f"{peer_proc:.2f} s" if peer_proc else "not run",
+                      f"{r['speedup_process']:.1f}x" if peer_proc else "-", "")]
+    print(f"cylinders / spheres, s per repetition on 1 thread: "
+          f"{per_rep['cylinders'] / per_rep['spheres']:.2f}")
+    if not peer:
         print("  McSAS3 not run: pass --peer-python PEER_VENV/bin/python (../shared/peers)")
     return rows
 
@@ -158,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(sim)
     sim.set_defaults(func=_cmd_simulate)
     mc = sub.add_parser("mc", help="Monte Carlo size distributions of curves",
-                        description="McSAS-style Monte Carlo fits of sphere size distributions; "
-                        "writes <stem>_mc.h5 (curve + every repetition) and <stem>_mc.png.")
+                        description="McSAS-style Monte Carlo size distributions of any particle "
+                        "shape; writes <stem>_mc.h5 (curve + every repetition) and "
+                        "<stem>_mc.png.")
     mc.add_argument("curves", nargs="+", help="curves (.dat, .pdh, NXcanSAS .h5)")
     mc.add_argument("-c", "--config", help="pipeline.yaml (sections 'mc' and 'histogram')")
     mc.add_argument("-o", "--output", default=".", help="output folder")
@@ -170,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--rmax", type=float, help="largest radius, nm")
     mc.add_argument("--seed", type=int, help="seed (repetition r uses seed + r)")
     mc.add_argument("--conv-crit", type=float, help="convergence criterion on chi2_r")
+    mc.add_argument("--model", help="particle shape: sphere (default), core_shell_sphere, "
+                    "cylinder, spheroid, disc, or any 1-D sasmodels model name")
+    mc.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="fixed shape parameter, lengths in nm (e.g. length_nm=20); repeatable")
     mc.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_common(mc)
     mc.set_defaults(func=_cmd_mc)

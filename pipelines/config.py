@@ -169,6 +169,21 @@ def mc_config(settings: dict[str, Any], overrides: dict[str, Any] | None = None)
     return MCConfig.from_dict(values, where="configuration section 'mc'")
 
 
+def parse_assignments(items: list[str], flag: str) -> dict[str, float]:
+    """``["length_nm=20", ...]`` -> ``{"length_nm": 20.0}``; InputError naming the flag."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name.strip() or number is None:
+            raise InputError(f"{flag} {item!r}: expected NAME=NUMBER, e.g. length_nm=20")
+        out[name.strip()] = number
+    return out
+
+
 def override(config: dict[str, Any], dotted: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` with ``{"section.key": value}`` overrides (None values ignored)."""
     out = copy.deepcopy(config)

@@ -15,14 +15,14 @@ M = 191.37 g/mol for CdSe).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from saxs.errors import InputError
-from saxs.models.constants import CDSE_DENSITY_G_CM3, CDSE_MOLAR_MASS_G_MOL
+from saxs.models.constants import CDSE_DENSITY_G_CM3, CDSE_MOLAR_MASS_G_MOL, NM3_TO_CM3
+from saxs.models.formfactor import sphere_volume_nm3
 from saxs.units import AVOGADRO
 
 YU2003_CDSE = (1.6122e-9, -2.6575e-6, 1.6242e-3, -0.4277, 41.57)
@@ -88,9 +88,9 @@ def wavelength_from_diameter(diameter_nm):
 
 def aggregation_number(diameter_nm, density_g_cm3: float = CDSE_DENSITY_G_CM3,
                        molar_mass_g_mol: float = CDSE_MOLAR_MASS_G_MOL):
-    """Formula units in a sphere of diameter D: (pi/6) D^3 rho N_A / M (D in cm)."""
-    d_cm = np.asarray(diameter_nm, dtype=np.float64) * 1e-7
-    return math.pi / 6 * d_cm**3 * density_g_cm3 * AVOGADRO / molar_mass_g_mol
+    """Formula units in a sphere of diameter D: (pi/6) D^3 rho N_A / M (V in cm^3)."""
+    volume_cm3 = sphere_volume_nm3(0.5 * np.asarray(diameter_nm, dtype=np.float64)) * NM3_TO_CM3
+    return volume_cm3 * density_g_cm3 * AVOGADRO / molar_mass_g_mol
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,18 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _full_imports(path: Path) -> set[str]:
+    """Every module imported anywhere in the file (function-level imports included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
 def _modules(folder: str) -> list[Path]:
     return sorted((ROOT / folder).rglob("*.py"))
 
@@ -60,3 +72,32 @@ def test_import_saxs_stays_light(heavy):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sasmodels_only_in_the_models_bridge():
+    users = [p.relative_to(ROOT).as_posix() for folder in ("saxs", "kernels", "pipelines")
+             for p in _modules(folder) if "sasmodels" in _imports(p)]
+    assert users == ["saxs/models/bridge.py"]
+
+
+def test_simulator_used_by_nothing_in_the_library():
+    for path in _modules("saxs"):
+        if "simulate" in path.relative_to(ROOT).parts:
+            continue
+        assert not any(n.startswith("saxs.simulate") for n in _full_imports(path)), path
+
+
+def test_series_only_links_and_classifies():
+    names = _full_imports(ROOT / "saxs" / "series.py")
+    assert not any(n.startswith(("saxs.montecarlo", "saxs.simulate", "saxs_kernels"))
+                   for n in names)
+
+
+def test_models_layer_below_analysis():
+    """saxs/models imports no analysis module, no io and no simulator."""
+    allowed = ("saxs.models", "saxs.errors", "saxs.units", "saxs.curve", "saxs._lazy",
+               "saxs_kernels")
+    for path in (ROOT / "saxs" / "models").rglob("*.py"):
+        for name in _full_imports(path):
+            if name.startswith(("saxs.", "saxs_")):
+                assert name.startswith(allowed), (path, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +267,21 @@ def test_porod_background_is_fitted():
     assert np.median(with_porod.chi2_r) < np.median(without.chi2_r)
     model, _ = with_porod.model_mean
     assert np.mean(((with_porod.intensity - model) / with_porod.sigma) ** 2) < 1.2
+
+
+def test_sphere_results_written_before_shapes_still_read():
+    """tests/data/result_sphere_v0_1.h5 was written by saxs 0.1.0 before the models layer (no
+    shape stored): it reads as spheres and gives the histogram that version computed."""
+    data = Path(__file__).parent / "data"
+    _curve, dist = saxs.read_result(data / "result_sphere_v0_1.h5")
+    want = json.loads((data / "result_sphere_v0_1.json").read_text())
+    assert dist.model["model"] == "sphere"
+    assert dist.form == saxs.form_factor("sphere")
+    h = dist.histogram(bins=10, range_nm=(0.3, 4.0))
+    np.testing.assert_allclose(h.volume_fraction, want["volume_fraction"], rtol=1e-12)
+    np.testing.assert_allclose(h.number_fraction, want["number_fraction"], rtol=1e-12)
+    # observability now comes from the form-factor table (error < 1e-5 of the envelope)
+    np.testing.assert_allclose(h.observability, want["observability"], rtol=1e-4)
+    assert dist.total_volume_fraction[0] == pytest.approx(want["total"][0], rel=1e-12)
+    config = MCConfig.from_dict(dist.config)
+    assert config.form == saxs.form_factor("sphere")
