@@ -57,6 +57,14 @@ _call_untranspose = _c_call(64, 64)
 
 
 @njit(cache=True, nogil=True)
+def tile_blocks(block_elems, target):
+    """Tiles of whole blocks for the decoding kernels: (blocks per tile, values per tile), the
+    tile being about ``target`` values (at least one block)."""
+    per_tile = max(1, target // block_elems)
+    return per_tile, per_tile * block_elems
+
+
+@njit(cache=True, nogil=True)
 def _uint32_be(payload, pos):
     return ((np.int64(payload[pos]) << 24) | (np.int64(payload[pos + 1]) << 16)
             | (np.int64(payload[pos + 2]) << 8) | np.int64(payload[pos + 3]))

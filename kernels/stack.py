@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from saxs_kernels.bitshuffle import decode_blocks
+from saxs_kernels.bitshuffle import decode_blocks, tile_blocks
 
 #: Pixels per tile of the parallel loop. A tile's running sums (~200 kB) stay in the core's
 #: cache while the chunk's frames are added; frame totals are summed per tile, then over
@@ -340,8 +340,7 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
     m = offsets.shape[0]
     npix = n.size
     itemsize = like.itemsize
-    per_tile = max(1, TILE // block_elems)
-    tile = per_tile * block_elems
+    per_tile, tile = tile_blocks(block_elems, TILE)
     n_tiles = (npix + tile - 1) // tile
     part_sum, part_n, inv, mon, ids = _chunk_arrays(monitors, frame_ids, n_tiles)
     for t in prange(n_tiles):

@@ -2,9 +2,11 @@
 
 ``reduce``: a simulated Eiger2 4M stack (2162 x 2068 uint32, bitshuffle-LZ4, ID02 gap layout)
 is reduced by :class:`saxs.Reducer` (read, average with outlier rejection, integrate with
-errors), and, in the same run, each frame is read and integrated by pyFAI ``integrate1d`` with
-the same corrections. Each measurement runs in its own process so its peak memory (max RSS)
-is its own.
+errors) and, frame by frame, to one curve per frame (``integrate_frames``, written as
+``_ave.h5``); in the same run, each frame is read and integrated by pyFAI ``integrate1d`` with
+the same corrections and method, and two references are timed: the naive user path (h5py +
+hdf5plugin, numpy sum, one integration) and decompression alone. Each measurement runs in its
+own process so its peak memory (max RSS) is its own.
 """
 
 from __future__ import annotations
@@ -76,14 +78,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_ours(path: str, npt: int) -> dict:
-    """Child process: the whole reduction of the stack."""
+def _reducer(path: str, npt: int, **kwargs):
     import saxs  # noqa: PLC0415
 
     folder = Path(path).parent
     frames = saxs.read_frames(path)
     reducer = saxs.Reducer(frames.geometry, mask=folder / "mask.edf", dark=folder / "dark.edf",
-                           flat=folder / "flat.edf", npt=npt)
+                           flat=folder / "flat.edf", npt=npt, **kwargs)
+    return frames, reducer
+
+
+def run_ours(path: str, npt: int) -> dict:
+    """Child process: the whole reduction of the stack (averaged, outliers rejected)."""
+    frames, reducer = _reducer(path, npt)
     reducer.reduce(frames.subset(slice(0, 2)))  # warm-up: numba cache, pyFAI CSR matrix
     start = time.perf_counter()
     curve = reducer.reduce(frames)
@@ -92,24 +99,44 @@ def run_ours(path: str, npt: int) -> dict:
     start = time.perf_counter()
     reducer.reduce(frames)
     seconds_next = time.perf_counter() - start
-    # time-resolved: one curve per frame, on (at most) the first 20 frames
-    some = frames.subset(slice(0, 20))
-    start = time.perf_counter()
-    reducer.reduce_frames(some)
-    per_frame_rate = len(some) / (time.perf_counter() - start)
     return {"seconds": seconds, "seconds_next": seconds_next, "frames": len(frames),
-            "points": len(curve), "per_frame_frames_per_s": per_frame_rate,
-            "peak_rss_mb": _peak_rss_mb()}
+            "points": len(curve), "peak_rss_mb": _peak_rss_mb()}
 
 
-def run_pyfai(path: str, npt: int, n_frames: int) -> dict:
-    """Child process: read and integrate ``n_frames`` frames one by one with pyFAI."""
-    import saxs  # noqa: PLC0415
+def run_per_frame(path: str, npt: int) -> dict:
+    """Child process: one curve per frame of the whole stack (:meth:`saxs.Reducer.
+    integrate_frames`, flags on) written as ``_ave.h5``; where the time goes: the same pass
+    with an empty matrix (reading and decompression only), the matrix, the writing."""
+    import dataclasses  # noqa: PLC0415
 
-    folder = Path(path).parent
-    frames = saxs.read_frames(path)
-    reducer = saxs.Reducer(frames.geometry, mask=folder / "mask.edf", dark=folder / "dark.edf",
-                           flat=folder / "flat.edf", npt=npt)
+    from saxs.io.ave import write_ave  # noqa: PLC0415
+    from saxs.perframe import integrate_stack  # noqa: PLC0415
+
+    frames, reducer = _reducer(path, npt)
+    start = time.perf_counter()
+    reducer.integrate_frames(frames.subset(slice(0, 2)))  # matrix, numba cache
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    series = reducer.integrate_frames(frames)
+    seconds = time.perf_counter() - start
+    prepared = next(iter(reducer._prepared.values()))
+    empty = dataclasses.replace(prepared, ptr=np.zeros_like(prepared.ptr))
+    monitors, _ = reducer._monitors(frames)
+    start = time.perf_counter()
+    integrate_stack(frames, empty, reducer.dark, monitors, zinger_threshold=None)
+    decode = time.perf_counter() - start
+    start = time.perf_counter()
+    write_ave(Path(path).with_name(f"ave_{time.time_ns()}.h5"), series, frames)
+    write = time.perf_counter() - start
+    return {"seconds": seconds, "frames": len(frames), "setup_s": setup, "decode_s": decode,
+            "write_s": write, "peak_rss_mb": _peak_rss_mb(),
+            "zinger_pixels": int(series.frame_flags["zinger_pixels"].sum())}
+
+
+def run_pyfai(path: str, npt: int, n_frames: int, split: str = "bbox") -> dict:
+    """Child process: read and integrate ``n_frames`` frames one by one with pyFAI (method
+    ``(split, "csr", "cython")``), the corrections of the reducer."""
+    frames, reducer = _reducer(path, npt)
     g = frames.geometry
     ai = g.integrator()
     mask = ~reducer.valid
@@ -120,7 +147,7 @@ def run_pyfai(path: str, npt: int, n_frames: int) -> dict:
                        polarization_factor=0.99, correctSolidAngle=True,
                        normalization_factor=frames.monitor_i1[k] * g.pixel1_m * g.pixel2_m
                        / g.distance_m**2, error_model="poisson", dummy=frames.dummy,
-                       delta_dummy=0.0, method=reducer.method, unit="q_nm^-1")
+                       delta_dummy=0.0, method=(split, "csr", "cython"), unit="q_nm^-1")
 
     one(0)  # warm-up: CSR matrix
     start = time.perf_counter()
@@ -128,6 +155,55 @@ def run_pyfai(path: str, npt: int, n_frames: int) -> dict:
         one(k % len(frames))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "frames": n_frames, "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_naive(path: str, npt: int) -> dict:
+    """Child process: the naive user path: h5py + hdf5plugin read every frame through the
+    HDF5 filter, numpy sums them (float64), one pyFAI integrate1d of the sum."""
+    import h5py  # noqa: PLC0415
+    import hdf5plugin  # noqa: F401, PLC0415  (registers the bitshuffle filter)
+
+    frames, reducer = _reducer(path, npt)
+    g = frames.geometry
+    start = time.perf_counter()
+    with h5py.File(path, "r") as f:
+        data = f["entry_0000/measurement/data"]
+        total = np.zeros(data.shape[1:])
+        for k in range(data.shape[0]):
+            total += data[k]
+    n = len(frames)
+    g.integrator().integrate1d(total, npt, dark=reducer.dark * n,
+                               flat=np.where(reducer.valid, reducer.flat, 1.0),
+                               mask=~reducer.valid, polarization_factor=0.99,
+                               normalization_factor=float(frames.monitor_i1.sum()) * g.pixel1_m
+                               * g.pixel2_m / g.distance_m**2, error_model="poisson",
+                               method=("bbox", "csr", "cython"), unit="q_nm^-1")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": n, "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_decompress(path: str) -> dict:
+    """Child process: decompression alone, bitshuffle's multi-threaded C call into a buffer
+    (the limit of any reduction of this stack)."""
+    import saxs  # noqa: PLC0415
+
+    frames = saxs.read_frames(path)
+    buffer = np.empty((16, *frames.frame_shape), dtype=frames.dtype)
+    buffer.fill(0)
+    start = time.perf_counter()
+    for positions in frames.chunk_positions(16):
+        frames.read_into(positions, buffer)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "frames": len(frames), "peak_rss_mb": _peak_rss_mb()}
+
+
+def per_frame_memory(path: str, npt: int = 200) -> dict:
+    """Child process: peak RSS of :meth:`saxs.Reducer.integrate_frames` of a whole stack."""
+    import saxs  # noqa: PLC0415
+
+    frames = saxs.read_frames(path)
+    series = saxs.Reducer(frames.geometry, npt=npt).integrate_frames(frames)
+    return {"frames": len(series), "peak_rss_mb": _peak_rss_mb()}
 
 
 def _child(function: str, *args: object, env: dict | None = None) -> tuple[dict, float]:
@@ -148,23 +224,95 @@ def _child(function: str, *args: object, env: dict | None = None) -> tuple[dict,
 
 def bench_reduce(n_frames: int = 100, baseline_frames: int = 10, npt: int = 1000,
                  shape: tuple[int, int] = EIGER2_4M, workdir: str | None = None) -> dict:
-    """Run the reduction benchmark; returns the figures (frames/s, ratio, peak memory)."""
+    """Run the reduction benchmark; returns the figures (frames/s, ratios, peak memory).
+
+    Every step runs in its own process, one after the other on the same stack: the averaged
+    stack, one curve per frame on 1 and on 2 threads, pyFAI per frame (bounding-box and no
+    splitting, the methods of the two paths), the naive user path and decompression alone.
+    """
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         start = time.perf_counter()
-        path = make_stack(Path(tmp), n_frames, shape)
+        path = str(make_stack(Path(tmp), n_frames, shape))
         made = time.perf_counter() - start
-        ours, _ = _child("run_ours", str(path), npt)
-        base, _ = _child("run_pyfai", str(path), npt, baseline_frames)
-    ours_rate = ours["frames"] / ours["seconds"]
+        ours, _ = _child("run_ours", path, npt)
+        per_frame = {threads: _child("run_per_frame", path, npt,
+                                     env={"NUMBA_NUM_THREADS": str(threads)})[0]
+                     for threads in (1, 2)}
+        base, _ = _child("run_pyfai", path, npt, baseline_frames, "bbox")
+        base_no, _ = _child("run_pyfai", path, npt, baseline_frames, "no")
+        base_no_1, _ = _child("run_pyfai", path, npt, baseline_frames, "no",
+                              env={"OMP_NUM_THREADS": "1"})
+        naive, _ = _child("run_naive", path, npt)
+        limit, _ = _child("run_decompress", path)
+    rate = {name: r["frames"] / r["seconds"] for name, r in
+            (("ours", ours), ("pyfai", base), ("pyfai_no", base_no), ("pyfai_no_1", base_no_1),
+             ("naive", naive), ("limit", limit))}
     next_rate = ours["frames"] / ours["seconds_next"]
-    base_rate = base["frames"] / base["seconds"]
+    pf2, pf1 = per_frame[2], per_frame[1]
+    pf_rate = {t: r["frames"] / r["seconds"] for t, r in per_frame.items()}
     return {"shape": list(shape), "frames": n_frames, "npt": npt, "stack_written_s": made,
-            "saxs_reduce_frames_per_s": ours_rate, "saxs_reduce_peak_rss_mb": ours["peak_rss_mb"],
-            "pyfai_per_frame_frames_per_s": base_rate, "pyfai_frames_timed": baseline_frames,
-            "pyfai_peak_rss_mb": base["peak_rss_mb"], "speedup": ours_rate / base_rate,
-            "saxs_reduce_next_frames_per_s": next_rate, "speedup_next": next_rate / base_rate,
-            "saxs_per_frame_frames_per_s": ours["per_frame_frames_per_s"],
-            "speedup_per_frame": ours["per_frame_frames_per_s"] / base_rate}
+            "saxs_reduce_frames_per_s": rate["ours"],
+            "saxs_reduce_peak_rss_mb": ours["peak_rss_mb"],
+            "pyfai_per_frame_frames_per_s": rate["pyfai"], "pyfai_frames_timed": baseline_frames,
+            "pyfai_peak_rss_mb": base["peak_rss_mb"], "speedup": rate["ours"] / rate["pyfai"],
+            "saxs_reduce_next_frames_per_s": next_rate, "speedup_next": next_rate / rate["pyfai"],
+            "pyfai_no_split_frames_per_s": rate["pyfai_no"],
+            "pyfai_no_split_peak_rss_mb": base_no["peak_rss_mb"],
+            "saxs_per_frame_frames_per_s": pf_rate[2],
+            "saxs_per_frame_1_thread_frames_per_s": pf_rate[1],
+            "speedup_per_frame": pf_rate[2] / rate["pyfai_no"],
+            "pyfai_no_split_1_thread_frames_per_s": rate["pyfai_no_1"],
+            "speedup_per_frame_1_thread": pf_rate[1] / rate["pyfai_no_1"],
+            "saxs_per_frame_peak_rss_mb": pf2["peak_rss_mb"],
+            "saxs_per_frame_setup_s": pf2["setup_s"],
+            "per_frame_decode_ms": 1e3 * pf2["decode_s"] / pf2["frames"],
+            "per_frame_matrix_ms": 1e3 * (pf2["seconds"] - pf2["decode_s"]) / pf2["frames"],
+            "per_frame_write_ms": 1e3 * pf2["write_s"] / pf2["frames"],
+            "per_frame_1_thread_decode_ms": 1e3 * pf1["decode_s"] / pf1["frames"],
+            "per_frame_1_thread_matrix_ms": 1e3 * (pf1["seconds"] - pf1["decode_s"])
+            / pf1["frames"],
+            "naive_frames_per_s": rate["naive"], "naive_peak_rss_mb": naive["peak_rss_mb"],
+            "speedup_naive": rate["ours"] / rate["naive"],
+            "decompress_frames_per_s": rate["limit"],
+            "decompress_peak_rss_mb": limit["peak_rss_mb"],
+            "stack_fraction_of_decompress": rate["ours"] / rate["limit"],
+            "per_frame_fraction_of_decompress": pf_rate[2] / rate["limit"]}
+
+
+def reduce_rows(r: dict) -> list[tuple[str, ...]]:
+    """The rows of the ``saxs bench`` table for :func:`bench_reduce`'s figures: (benchmark,
+    saxs, baseline, baseline value, ratio, peak RSS)."""
+    fps = "{:.1f} frames/s".format
+    mb = "{:.0f} MB".format
+    return [
+        ("reduce a stack (read, average, reject, integrate)", fps(r["saxs_reduce_frames_per_s"]),
+         "pyFAI integrate1d per frame (bbox)", fps(r["pyfai_per_frame_frames_per_s"]),
+         f"{r['speedup']:.1f}x",
+         f"{mb(r['saxs_reduce_peak_rss_mb'])} / {mb(r['pyfai_peak_rss_mb'])}"),
+        ("  the next stack (same reducer, as a batch)", fps(r["saxs_reduce_next_frames_per_s"]),
+         "", "", f"{r['speedup_next']:.1f}x", ""),
+        ("  as a fraction of decompression alone", f"{r['stack_fraction_of_decompress']:.0%}",
+         "", "", "", ""),
+        ("one curve per frame, 2 threads (+ flags)", fps(r["saxs_per_frame_frames_per_s"]),
+         "pyFAI integrate1d per frame (no split)", fps(r["pyfai_no_split_frames_per_s"]),
+         f"{r['speedup_per_frame']:.1f}x",
+         f"{mb(r['saxs_per_frame_peak_rss_mb'])} / {mb(r['pyfai_no_split_peak_rss_mb'])}"),
+        ("  1 thread", fps(r["saxs_per_frame_1_thread_frames_per_s"]),
+         "  pyFAI, OMP_NUM_THREADS=1", fps(r["pyfai_no_split_1_thread_frames_per_s"]),
+         f"{r['speedup_per_frame_1_thread']:.1f}x", ""),
+        ("  time per frame: read+decompress / matrix / write _ave.h5",
+         (f"{r['per_frame_decode_ms']:.1f} / {r['per_frame_matrix_ms']:.1f} / "
+          f"{r['per_frame_write_ms']:.2f} ms"), "", "", "", ""),
+        ("  1 thread: read+decompress / matrix",
+         f"{r['per_frame_1_thread_decode_ms']:.1f} / {r['per_frame_1_thread_matrix_ms']:.1f} ms",
+         "", "", "", ""),
+        ("reference: naive user path (h5py+hdf5plugin, numpy sum, one integrate1d)",
+         fps(r["naive_frames_per_s"]), "", "", f"stack {r['speedup_naive']:.1f}x faster",
+         mb(r["naive_peak_rss_mb"])),
+        ("reference: decompression alone (bitshuffle C, 2 cores)",
+         fps(r["decompress_frames_per_s"]), "", "", "the limit",
+         mb(r["decompress_peak_rss_mb"])),
+    ]
 
 
 MC_CURVE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "data" / \
@@ -287,3 +435,37 @@ def bench_mc(*, n_rep: int = 10, n_contrib: int = 300, conv_crit: float = 1.0,
                     / out["saxs_s_per_rep_1_thread"],
                     "speedup_process": peer["wall_s"] / wall})
     return out
+
+
+def bench_calibrate(*, shape: tuple[int, int] = (2162, 2068), pixel_m: float = 75e-6,
+                    distance_m: float = 1.0, wavelength_nm: float = 0.1, seed: int = 0) -> dict:
+    """Time ``saxs.calibrate`` on a simulated AgBh frame of an Eiger2 4M (automatic guess).
+
+    Returns the wall time of the calibration alone (the simulation is not timed) and the
+    errors of the refined distance (relative) and beam centre (pixels).
+    """
+    import math  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import saxs  # noqa: PLC0415
+    from saxs.geometry import Geometry  # noqa: PLC0415
+    from saxs.simulate.calibrant import eiger2_4m_gaps, simulate_calibrant  # noqa: PLC0415
+    from saxs.simulate.detector import Beamstop  # noqa: PLC0415
+
+    rows, cols = eiger2_4m_gaps()
+    truth = Geometry(distance_m=distance_m, poni1_m=0.53 * shape[0] * pixel_m,
+                     poni2_m=0.48 * shape[1] * pixel_m, pixel1_m=pixel_m, pixel2_m=pixel_m,
+                     wavelength_m=wavelength_nm * 1e-9, shape=shape,
+                     rot1_rad=math.radians(1.0), rot2_rad=math.radians(-2.0))
+    frame = simulate_calibrant(truth, "AgBh", gap_rows=rows, gap_cols=cols,
+                               beamstop=Beamstop(radius_px=30), seed=seed)
+    start = time.perf_counter()
+    result = saxs.calibrate(frame.image, "AgBh", wavelength_nm=wavelength_nm,
+                            pixel_size_m=pixel_m, mask=frame.mask, seed=seed)
+    elapsed = time.perf_counter() - start
+    fit2d = truth.integrator().getFit2D()
+    return {"shape": list(shape), "calibrate_s": elapsed,
+            "rings": len(result.rings), "control_points": int(result.control_points.shape[0]),
+            "distance_rel_error": result.geometry.distance_m / distance_m - 1,
+            "beam_centre_error_px": math.hypot(result.beam_center_px[0] - fit2d["centerY"],
+                                               result.beam_center_px[1] - fit2d["centerX"])}

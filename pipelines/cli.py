@@ -214,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     from saxs_pipelines.commands import add_parsers  # noqa: PLC0415
 
     add_parsers(sub, _add_common)
+    from saxs_pipelines.calibrate import add_parser as add_calibrate  # noqa: PLC0415
+    add_calibrate(sub, _add_common)
     return parser
 
 

@@ -1,9 +1,11 @@
-"""The beamtime commands: ``saxs batch``, ``reprocess``, ``config init``, ``watch``, ``demo``."""
+"""The beamtime commands: ``saxs batch``, ``reprocess``, ``config init``, ``watch``, ``demo``,
+and the single-curve commands ``saxs reduce``, ``analyze`` and ``fit``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -212,6 +214,170 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _assignments(items: list[str] | None, option: str) -> dict[str, float]:
+    """``["length_nm=20", ...]`` -> {"length_nm": 20.0}; InputError naming a bad item."""
+    from saxs.errors import InputError  # noqa: PLC0415
+
+    values: dict[str, float] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise InputError(f"{option} {item!r}: write NAME=VALUE, e.g. {option} length_nm=20")
+        try:
+            values[name] = float(text)
+        except ValueError:
+            raise InputError(f"{option} {item!r}: {text.strip()!r} is not a number") from None
+    return values
+
+
+def _fit_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The result file and PNG of ``saxs fit``, checked before any work."""
+    from saxs.errors import InputError  # noqa: PLC0415
+
+    stem = Path(args.curve.split("::")[0]).stem
+    out = Path(args.output) if args.output else Path(f"{stem}_fit.h5")
+    if out.suffix.lower() not in (".h5", ".hdf5", ".nxs"):
+        raise InputError(f"{out}: the fit is written as NXcanSAS; give -o a .h5 file name")
+    png = out.with_suffix(".png")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{folder}: output folder does not exist; create it or choose -o")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: output folder is not writable; choose another -o")
+    for path in (out, png):
+        if path.exists() and not args.overwrite:
+            raise InputError(f"{path}: exists; pass --overwrite to replace it")
+    return out, png
+
+
+def _fit_model(args: argparse.Namespace):
+    from saxs import fitting  # noqa: PLC0415
+
+    fixed = _assignments(args.param, "--param")
+    kwargs = {} if args.contrast is None else {"contrast_per_cm2": args.contrast}
+    model = fitting.model(args.model, distribution=args.distribution, **kwargs, **fixed)
+    if args.background == "flat":
+        model = model + fitting.flat(prefix="bg_")
+    return model
+
+
+def _fit_params(args: argparse.Namespace, model):
+    from saxs.errors import InputError  # noqa: PLC0415
+
+    params = model.make_params()
+    for option, names in (("--free", args.free), ("--fix", args.fix)):
+        for name in names or []:
+            if name not in params:
+                raise InputError(f"{option} {name}: unknown parameter; the model has "
+                                 f"{list(params)}")
+            params[name].vary = option == "--free"
+    for name, value in _assignments(args.init, "--init").items():
+        if name not in params:
+            raise InputError(f"--init {name}: unknown parameter; the model has {list(params)}")
+        params[name].value = value
+    return params
+
+
+def _unit_of(name: str, model, intensity_unit: str) -> str:
+    for part in getattr(model, "components", None) or [model]:
+        form = getattr(part.func, "form", None)
+        root = name.removeprefix(part.prefix)
+        if form is not None and root in form.parameter_units:
+            return form.parameter_units[root]
+    if name.endswith("_nm"):
+        return "nm"
+    if name.endswith("contrast_per_cm2"):
+        return "1/cm^2"
+    if name.endswith(("level", "i0", "height")):
+        return intensity_unit
+    return ""
+
+
+def _print_fit(fit, model, curve, path: str, label: str) -> None:
+    print(f"{path}: {label}, "
+          f"{len(fit.model_curve)} points, q {fit.model_curve.q[0]:.4g} to "
+          f"{fit.model_curve.q[-1]:.4g} 1/nm"
+          + (", resolution-smeared" if fit.smeared else ""))
+    width = max(len(k) for k in fit.values)
+    for name, value in fit.values.items():
+        error = fit.errors[name]
+        if name not in fit.varied:
+            spread = "(fixed)"
+        else:
+            spread = f"+- {error:.3g}" if error is not None else "+- ? (not estimated)"
+        unit = _unit_of(name, model, curve.intensity_unit)
+        print(f"  {name:<{width}}  {value:12.6g} {spread:<22} {unit}".rstrip())
+    print(f"  chi2_r = {fit.chi2_r:.4g}" + ("" if fit.success else
+                                             "  (lmfit did NOT report success)"))
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``saxs fit``: one parametric lmfit fit of a curve, written with the curve."""
+    import saxs  # noqa: PLC0415
+    from saxs import fitting  # noqa: PLC0415
+    from saxs_pipelines.plots import plot_fit  # noqa: PLC0415
+
+    out, png = _fit_outputs(args)
+    model = _fit_model(args)
+    params = _fit_params(args, model)
+    curve = saxs.read_curve(args.curve, q_unit=args.q_unit_in,
+                            merge_duplicates=args.merge_duplicates)
+    q_range = tuple(args.q_range) if args.q_range else (None, None)
+    fit = saxs.fit_curve(curve, model, params, q_range_nm=q_range,
+                         smearing=not args.no_smearing)
+    label = args.model if args.model in fitting.ANALYTIC else \
+        f"{args.model} ({args.distribution})"
+    label += " + flat background" if args.background == "flat" else ""
+    _print_fit(fit, model, curve, args.curve, label)
+    saxs.write_curve(out, curve, overwrite=args.overwrite, extra=fit.to_items())
+    plot_fit(curve, fit, png, title=f"{Path(args.curve).name}: {label}",
+             overwrite=args.overwrite)
+    print(f"  -> {out}, {png}")
+    return EXIT_OK
+
+
+def _add_fit_parser(sub: argparse._SubParsersAction, add_common) -> None:
+    fit = sub.add_parser(
+        "fit", help="parametric lmfit fit of a curve (any shape, size distribution)",
+        description="Fit a population of particles (built-in shape or any sasmodels 1-D model, "
+        "Gaussian / log-normal / Schulz sizes) or an analytic model to a curve, smeared by the "
+        "curve's q resolution when it has one. Prints the values with errors and chi2_r; "
+        "writes OUT.h5 (NXcanSAS curve + the fit) and OUT.png.")
+    fit.add_argument("curve", help="curve (.dat, .pdh, NXcanSAS .h5, canSAS .xml[::N])")
+    fit.add_argument("--model", required=True,
+                     help="sphere, core_shell_sphere, cylinder, spheroid, disc, a sasmodels "
+                     "name, or guinier, porod, lorentzian_peak, gaussian_peak, flat")
+    fit.add_argument("--distribution", default="lognormal",
+                     choices=["lognormal", "gaussian", "schulz", "none"],
+                     help="size distribution (default lognormal; none = monodisperse)")
+    fit.add_argument("--param", action="append", metavar="NAME=VALUE",
+                     help="fixed shape parameter, e.g. length_nm=20 (repeatable)")
+    fit.add_argument("--init", action="append", metavar="NAME=VALUE",
+                     help="starting value, e.g. radius_nm=2 (repeatable)")
+    fit.add_argument("--free", action="append", metavar="NAME",
+                     help="also fit this fixed parameter (repeatable)")
+    fit.add_argument("--fix", action="append", metavar="NAME",
+                     help="keep this parameter at its starting value (repeatable)")
+    fit.add_argument("--contrast", type=float, metavar="PER_CM2",
+                     help="particle-solvent contrast of homogeneous shapes, 1/cm^2")
+    fit.add_argument("--background", default="none", choices=["none", "flat"],
+                     help="add a flat background bg_level (default none)")
+    fit.add_argument("--q-unit-in", metavar="UNIT",
+                     help="q unit of a text curve that does not state it (e.g. 1/A)")
+    fit.add_argument("--q-range", type=float, nargs=2, metavar=("LO", "HI"),
+                     help="fit only LO <= q <= HI, in 1/nm")
+    fit.add_argument("--no-smearing", action="store_true",
+                     help="ignore the curve's q resolution")
+    fit.add_argument("--merge-duplicates", action="store_true",
+                     help="merge points whose q occurs twice (e.g. two SANS detectors)")
+    fit.add_argument("-o", "--output", metavar="OUT.h5",
+                     help="result file (default <curve stem>_fit.h5); the PNG goes beside it")
+    fit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_common(fit)
+    fit.set_defaults(func=cmd_fit)
+
+
 def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     """Register the beamtime commands on the ``saxs`` parser."""
     red = sub.add_parser("reduce", help="reduce frame stacks to I(q) curves")
@@ -237,6 +403,7 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     ana.add_argument("--overwrite", action="store_true", help="replace an existing table")
     add_common(ana)
     ana.set_defaults(func=cmd_analyze)
+    _add_fit_parser(sub, add_common)
     batch = sub.add_parser("batch", help="process a whole beamtime folder",
                            description="Reduce every stack, subtract blanks, fit size "
                            "distributions, analyse each series, write the report.")

@@ -187,3 +187,40 @@ def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = 
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def plot_fit(curve, fit, path, *, title: str = "", overwrite: bool = False) -> Path:
+    """Data with the fitted model (log axes) and the residuals in units of sigma.
+
+    Points with I <= 0 cannot be drawn on a log axis: they are left out of the top panel and
+    counted in its legend (they are fitted and shown in the residuals).
+    """
+    from saxs.io.atomic import atomic_path  # noqa: PLC0415
+
+    plt = _pyplot()
+    model = fit.model_curve
+    data = curve.select(model.q[0], model.q[-1]) if len(curve) != len(model) else curve
+    unit = data.intensity_unit
+    fig, (ax_i, ax_r) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained",
+                                     gridspec_kw={"height_ratios": (3, 1)})
+    positive = data.intensity > 0
+    n_hidden = int((~positive).sum())
+    hidden = f"; {n_hidden} points with I <= 0 not shown" if n_hidden else ""
+    ax_i.errorbar(data.q[positive], data.intensity[positive], data.sigma[positive], fmt="o",
+                  ms=2.5, lw=0.6, color="tab:blue", ecolor="tab:gray",
+                  label=f"data ({len(data)} points{hidden})")
+    label = "fit (resolution-smeared)" if fit.smeared else "fit"
+    ax_i.plot(model.q, model.intensity, "-", lw=1.4, color="tab:red", zorder=3,
+              label=f"{label}, chi2_r = {fit.chi2_r:.3g}")
+    ax_i.set(xscale="log", yscale="log", ylabel=f"I ({unit})", title=title)
+    ax_i.legend(fontsize=8)
+    residual = (data.intensity - model.intensity) / data.sigma
+    ax_r.plot(data.q, residual, "o", ms=2.5, color="tab:blue")
+    ax_r.axhline(0, color="k", lw=0.6)
+    for level in (-3, 3):
+        ax_r.axhline(level, color="tab:gray", lw=0.5, ls="--")
+    ax_r.set(xlabel="q (1/nm)", ylabel="(I - fit) / sigma")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

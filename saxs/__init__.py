@@ -49,6 +49,10 @@ _LAZY = {
     "form_factor": "saxs.models.formfactor",
     "monodisperse_width": "saxs.montecarlo",
     "SampleModel": "saxs.simulate.models",
+    "calibrate": "saxs.calibration",
+    "Calibration": "saxs.calibration",
+    "q_calibration": "saxs.qcalibration",
+    "QCalibration": "saxs.qcalibration",
 }
 
 __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
@@ -60,7 +64,7 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "find_populations", "find_quantized_steps", "SeriesFindings",
     "write_result", "read_result", "read_distribution",
     "Population", "Species", "FormFactor", "form_factor", "monodisperse_width", "SampleModel",
-    "simulate", "models",
+    "simulate", "models", "calibrate", "Calibration", "q_calibration", "QCalibration",
 ]
 
 

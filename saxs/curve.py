@@ -118,6 +118,10 @@ class Curve:
         Sample name, temperature_c, reaction_time_s, transmission, thickness_cm, ...
     provenance : tuple of Step
         The processing steps applied, oldest first.
+    q_resolution : array or None
+        Standard deviation of the Gaussian q resolution at each point (pinhole smearing,
+        NXcanSAS ``Qdev``), in ``q_unit``, >= 0 (0: no smearing at that point); None when
+        unknown. Used by :func:`saxs.fit_curve` to smear models.
     """
 
     q: np.ndarray
@@ -127,6 +131,7 @@ class Curve:
     intensity_unit: str = "arb"
     metadata: Mapping[str, Any] = field(default_factory=dict)
     provenance: tuple[Step, ...] = ()
+    q_resolution: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in ("q", "intensity", "sigma"):
@@ -135,6 +140,12 @@ class Curve:
         if self.intensity.size != n or self.sigma.size != n:
             raise InputError(f"Curve arrays differ in length: q {n}, intensity "
                              f"{self.intensity.size}, sigma {self.sigma.size}")
+        if self.q_resolution is not None:
+            dq = readonly_array(self.q_resolution, "q_resolution", "Curve")
+            if dq.size != n:
+                raise InputError(f"Curve.q_resolution has {dq.size} values for {n} points; "
+                                 "give one standard deviation per q (or None)")
+            object.__setattr__(self, "q_resolution", dq)
         if n == 0:
             raise InputError("Curve has no points")
         if self.q_unit != "1/nm":
@@ -164,6 +175,11 @@ class Curve:
         if bad.size:
             raise InputError(f"Curve.sigma must be > 0; {bad.size} point(s) are not, first at "
                              f"q = {self.q[bad[0]]} 1/nm")
+        if self.q_resolution is not None:
+            bad = np.flatnonzero(~np.isfinite(self.q_resolution) | (self.q_resolution < 0))
+            if bad.size:
+                raise InputError(f"Curve.q_resolution must be finite and >= 0; {bad.size} "
+                                 f"value(s) are not, first at q = {self.q[bad[0]]} 1/nm")
 
     def __len__(self) -> int:
         return int(self.q.size)
@@ -173,7 +189,14 @@ class Curve:
         return replace(self, provenance=(*self.provenance, Step(action, parameters)))
 
     def replace(self, **changes: Any) -> Curve:
-        """A copy with fields changed (validated again)."""
+        """A copy with fields changed (validated again).
+
+        A new ``q`` of another length without a new ``q_resolution`` drops the resolution
+        (it described the old points); pass ``q_resolution=`` to keep one.
+        """
+        if ("q" in changes and "q_resolution" not in changes and self.q_resolution is not None
+                and np.size(changes["q"]) != self.q.size):
+            changes["q_resolution"] = None
         return replace(self, **changes)
 
     def select(self, q_min: float | None = None, q_max: float | None = None) -> Curve:
@@ -186,5 +209,7 @@ class Curve:
         if not keep.any():
             raise InputError(f"no point of the curve lies in q = [{q_min}, {q_max}] 1/nm "
                              f"(the curve spans {self.q[0]:.4g} to {self.q[-1]:.4g} 1/nm)")
+        dq = None if self.q_resolution is None else self.q_resolution[keep]
         return replace(self, q=self.q[keep], intensity=self.intensity[keep],
-                       sigma=self.sigma[keep]).with_step("select", q_min_nm=q_min, q_max_nm=q_max)
+                       sigma=self.sigma[keep], q_resolution=dq).with_step(
+                           "select", q_min_nm=q_min, q_max_nm=q_max)

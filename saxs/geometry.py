@@ -145,13 +145,13 @@ class Geometry:
             "Dim_2": str(self.shape[0]),
         }
 
-    # pyFAI ---------------------------------------------------------------------------------
+    # PONI files and pyFAI (through saxs.azimuthal, which does not import this module) -----
     @classmethod
     def from_poni(cls, path: str | os.PathLike, shape: tuple[int, int] | None = None) -> Geometry:
         """Read a pyFAI PONI file. ``shape`` is needed when the file does not state one."""
-        from saxs.azimuthal import geometry_from_poni  # noqa: PLC0415  (pyFAI is heavy)
+        from saxs.azimuthal import read_poni  # noqa: PLC0415
 
-        return geometry_from_poni(Path(path), shape)
+        return cls(**read_poni(Path(path), shape))
 
     def to_poni(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write a pyFAI PONI file (atomically; an existing file is kept unless ``overwrite``)."""
@@ -160,7 +160,8 @@ class Geometry:
         return write_poni(self, Path(path), overwrite=overwrite)
 
     def integrator(self):
-        """A pyFAI ``AzimuthalIntegrator`` for this geometry (cached: one per geometry)."""
+        """The pyFAI ``AzimuthalIntegrator`` of this geometry (cached: one per geometry), for
+        comparisons with pyFAI itself; the package integrates through :mod:`saxs.azimuthal`."""
         from saxs.azimuthal import integrator_for  # noqa: PLC0415
 
         return integrator_for(self)

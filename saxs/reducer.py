@@ -14,6 +14,20 @@ The uncertainty is the larger, per q bin, of the propagated Poisson error (pyFAI
 model on the summed counts) and the frame-to-frame standard error of the mean (the per-pixel
 scatter of the normalised frames, propagated the same way), as the MOUSE sequence does
 (Pauw et al. 2017, J. Appl. Cryst. 50, 1800: uncertainty = max of the estimates).
+
+Time-resolved stacks go through :meth:`Reducer.integrate_frames` (one curve per frame or group
+of frames, sectors, outlier flags; :mod:`saxs.perframe`).
+
+Monitors: ``normalization="auto"`` (default) divides by the transmitted flux I1 when the frames
+have it or are ID02 acquisitions (header key ``HSI1``), else by the exposure time when known,
+else by nothing; "i1", "exposure" and "none" ask for one explicitly. The choice is recorded
+in each curve's metadata and provenance.
+
+Calibration images: the reducer receives a :class:`~saxs.calibration_images.CalibrationImages`
+(``calibration=``). For convenience ``mask=``, ``dark=`` and ``flat=`` also take paths, which
+the constructor hands to :func:`saxs.io.calib.read_calibration`: that is the one place where
+this module reaches into ``saxs.io``, once, at construction. The processing itself
+(:mod:`saxs.stack`, :mod:`saxs.perframe`, :mod:`saxs.azimuthal`) opens no file.
 """
 
 from __future__ import annotations
@@ -27,18 +41,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saxs.curve import Curve
+from saxs.calibration_images import CalibrationImages
+from saxs.curve import Curve, Step
 from saxs.errors import InputError
+from saxs.framecurves import FrameCurves
 from saxs.frames import FrameStack
 from saxs.geometry import Geometry
-from saxs.io.calib import read_dark, read_flat, read_mask
 from saxs.stack import (
     StackSums,
     StackWorkspace,
     accumulate_stack,
-    check_finite,
     pixel_arrays,
-    streamed_chunks,
 )
 
 log = logging.getLogger(__name__)
@@ -59,36 +72,38 @@ def _same_geometry(a: Geometry, b: Geometry, rtol: float = 1e-9) -> bool:
         for f in fields)
 
 
-def _load_mask(mask, geometry: Geometry, convention: str) -> np.ndarray:
-    if mask is None:
-        return np.zeros(geometry.shape, dtype=bool)
-    if isinstance(mask, np.ndarray):
-        if mask.shape != geometry.shape:
-            raise InputError(f"mask array has shape {mask.shape}, the frames {geometry.shape}")
-        return mask.astype(bool)
-    if isinstance(mask, str | os.PathLike):
-        return read_mask(mask, geometry.shape, binning=geometry.binning, convention=convention)
-    combined = np.zeros(geometry.shape, dtype=bool)
-    for item in mask:
-        combined |= _load_mask(item, geometry, convention)
-    return combined
+NORMALIZATIONS = ("auto", "i1", "exposure", "none")
+#: The pixel splitting of the per-frame path when the reducer's method is not given.
+PER_FRAME_METHOD = ("no", "csr", "cython")
 
 
-def _load_image(value, geometry: Geometry, reader, what: str, default: float) -> np.ndarray:
-    if value is None:
-        return np.full(geometry.shape, default)
-    if isinstance(value, int | float):
-        return np.full(geometry.shape, float(value))
-    if isinstance(value, np.ndarray):
-        if value.shape != geometry.shape:
-            raise InputError(f"{what} array has shape {value.shape}, the frames {geometry.shape}")
-        array = np.asarray(value, dtype=np.float64)
-    else:
-        array = reader(value, geometry.shape, binning=geometry.binning)
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"{what} {value if not isinstance(value, np.ndarray) else 'array'} "
-                         "holds NaN or infinite pixels")
-    return np.ascontiguousarray(array, dtype=np.float64)
+def _is_path(value) -> bool:
+    if isinstance(value, str | os.PathLike):
+        return True
+    return (isinstance(value, Sequence) and not isinstance(value, str | bytes)
+            and any(isinstance(v, str | os.PathLike) for v in value))
+
+
+def _calibration(geometry: Geometry, calibration: CalibrationImages | None, *, mask, dark,
+                 flat, convention: str) -> CalibrationImages:
+    """The calibration object: given, made from arrays/numbers, or (paths: the convenience
+    documented in the module docstring) read by :func:`saxs.io.calib.read_calibration`."""
+    if calibration is not None:
+        if any(v is not None for v in (mask, dark, flat)):
+            raise InputError("give calibration= or mask=/dark=/flat=, not both")
+        if not isinstance(calibration, CalibrationImages):
+            raise InputError(f"calibration must be CalibrationImages (saxs.io.calib."
+                             f"read_calibration), got {type(calibration).__name__}")
+        if calibration.shape != geometry.shape:
+            raise InputError(f"calibration images of shape {calibration.shape}, the frames "
+                             f"{geometry.shape}")
+        return calibration
+    if any(_is_path(v) for v in (mask, dark, flat)):
+        from saxs.io.calib import read_calibration  # noqa: PLC0415  (the convenience)
+
+        return read_calibration(geometry.shape, mask=mask, dark=dark, flat=flat,
+                                binning=geometry.binning, mask_convention=convention)
+    return CalibrationImages.from_arrays(geometry.shape, mask=mask, dark=dark, flat=flat)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,18 +144,29 @@ class Reducer:
         Masks (True or non-zero = masked), combined; e.g. detector gaps and beamstop.
     dark, flat : path, array or number, optional
         Dark counts per frame (default 0) and flat field (default 1); files of another
-        binning are rebinned.
+        binning are rebinned. Paths are read by :func:`saxs.io.calib.read_calibration`.
     npt : int
         Number of q bins.
-    method : tuple
-        pyFAI method (pixel splitting, algorithm, implementation).
+    method : tuple, optional
+        pyFAI method (pixel splitting, algorithm, implementation). Default: bounding-box
+        splitting for averaged stacks (``("bbox", "csr", "cython")``) and no splitting for
+        per-frame curves (``("no", "csr", "cython")``; pyFAI's CSR matrix applied by our
+        kernel); a method given here is used by both.
+    calibration : CalibrationImages, optional
+        Mask, dark and flat already loaded (instead of ``mask``, ``dark``, ``flat``).
+    normalization : {"auto", "i1", "exposure", "none"}
+        What each frame is divided by: the transmitted flux I1, the exposure time, or nothing;
+        "auto" takes I1 when the frames have it or are an ID02 acquisition (the header names
+        an I1 scaler, ``HSI1``: then a missing scaler file is an error), else the exposure
+        time when known, else nothing. Recorded in each curve.
     normalization_factor, polarization_factor : float or None
         Override the header's ``NormalizationFactor`` (default 1) and ``PolarizationFactor``
         (default: no polarisation correction).
     intensity_unit : {"arb", "1/cm"}
         What the normalised intensity is: "1/cm" when NF holds thickness and calibration.
     frame_threshold, zinger_threshold : float or None
-        Outlier rejection thresholds (robust standard deviations); None disables.
+        Outlier thresholds (robust standard deviations); None disables. Averaged stacks drop
+        the outliers; per-frame curves only flag them.
     chunk_size : int
         Frames streamed per pass of the accumulation kernel. The reducer keeps its streaming
         memory (:class:`saxs.stack.StackWorkspace`: the per-pixel sums and two buffers of
@@ -150,7 +176,8 @@ class Reducer:
 
     def __init__(self, geometry: Geometry, mask: PathOrArray | Sequence | None = None,
                  dark: PathOrArray | float | None = None, flat: PathOrArray | None = None,
-                 npt: int = 500, *, method: tuple[str, str, str] = DEFAULT_METHOD,
+                 npt: int = 500, *, method: tuple[str, str, str] | None = None,
+                 calibration: CalibrationImages | None = None, normalization: str = "auto",
                  normalization_factor: float | None = None,
                  polarization_factor: float | None = None, intensity_unit: str = "arb",
                  frame_threshold: float | None = 5.0, zinger_threshold: float | None = 8.0,
@@ -159,9 +186,13 @@ class Reducer:
             raise InputError(f"Reducer needs a Geometry, got {type(geometry).__name__}")
         if int(npt) < 2:
             raise InputError(f"npt must be >= 2, got {npt}")
+        if normalization not in NORMALIZATIONS:
+            raise InputError(f"normalization {normalization!r} is not one of {NORMALIZATIONS}")
         self.geometry = geometry
         self.npt = int(npt)
-        self.method = tuple(method)
+        self.method = tuple(method) if method is not None else DEFAULT_METHOD
+        self.per_frame_method = tuple(method) if method is not None else PER_FRAME_METHOD
+        self.normalization = normalization
         self.normalization_factor = normalization_factor
         self.polarization_factor = polarization_factor
         self.intensity_unit = intensity_unit
@@ -172,11 +203,14 @@ class Reducer:
             raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
         self._workspace: StackWorkspace | None = None
         self._workspace_lock = threading.Lock()
-        self.mask = _load_mask(mask, geometry, mask_convention)
-        self.dark = _load_image(dark, geometry, read_dark, "dark", 0.0)
-        self.flat = _load_image(flat, geometry, read_flat, "flat", 1.0)
-        self.sources = {"mask": _describe(mask), "dark": _describe(dark), "flat": _describe(flat)}
-        self.valid = ~self.mask & (self.flat > 0)
+        self._prepared: dict = {}
+        self.calibration = _calibration(geometry, calibration, mask=mask, dark=dark, flat=flat,
+                                        convention=mask_convention)
+        self.mask = self.calibration.mask
+        self.dark = self.calibration.dark
+        self.flat = self.calibration.flat
+        self.sources = dict(self.calibration.sources)
+        self.valid = self.calibration.valid
         self._static_mask = np.ascontiguousarray(~self.valid)
         if not self.valid.any():
             raise InputError("the mask and flat field leave no valid pixel")
@@ -186,6 +220,7 @@ class Reducer:
         own)."""
         state = dict(self.__dict__)
         state["_workspace"] = None
+        state["_prepared"] = {}
         del state["_workspace_lock"]
         return state
 
@@ -201,7 +236,8 @@ class Reducer:
 
     @property
     def integrator(self):
-        """The pyFAI ``AzimuthalIntegrator`` (cached per geometry)."""
+        """The pyFAI ``AzimuthalIntegrator`` of the geometry, for comparisons with pyFAI
+        itself (the reducer integrates through :mod:`saxs.azimuthal`)."""
         return self.geometry.integrator()
 
     # Checks and factors -----------------------------------------------------------------------
@@ -219,21 +255,34 @@ class Reducer:
         if len(frames) == 0:
             raise InputError(f"{frames.describe()}: the stack holds no frame")
 
-    def _monitors(self, frames: FrameStack) -> np.ndarray:
-        i1 = frames.monitor_i1
-        if i1 is None:
-            raise InputError(f"{frames.describe()}: no transmitted-flux monitor (I1): give the "
-                             "scaler file (read_frames(..., scalers=...)) or an Intensity1 "
-                             "header key")
-        bad = np.flatnonzero(~np.isfinite(i1) | (i1 <= 0))
+    def _monitors(self, frames: FrameStack) -> tuple[np.ndarray, str]:
+        """The per-frame divisor and which one it is ("i1", "exposure" or "none")."""
+        kind = self.normalization
+        if kind == "auto":  # an ID02 acquisition names its I1 scaler (HSI1): I1 it must be
+            kind = ("i1" if frames.monitor_i1 is not None or "HSI1" in frames.header else
+                    "exposure" if frames.exposure_time_s is not None else "none")
+        if kind == "none":
+            return np.ones(len(frames)), kind
+        values = frames.monitor_i1 if kind == "i1" else frames.exposure_time_s
+        name = "monitor I1" if kind == "i1" else "exposure time"
+        if values is None:
+            if kind == "i1":
+                raise InputError(f"{frames.describe()}: no transmitted-flux monitor (I1): give "
+                                 "the scaler file (read_frames(..., scalers=...)), an "
+                                 "Intensity1 header key or read_frames(..., monitor=...), or "
+                                 "reduce with normalization='exposure' or 'none'")
+            raise InputError(f"{frames.describe()}: no exposure time (ExposureTime key or "
+                             "scaler file); reduce with normalization='none'")
+        bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
         if bad.size:
-            raise InputError(f"{frames.describe()}: monitor I1 is not positive for frame(s) "
-                             f"{bad.tolist()} (value {i1[bad[0]]!r}); check the scaler file")
+            where = "check the scaler file" if kind == "i1" else "check the header"
+            raise InputError(f"{frames.describe()}: {name} is not positive for frame(s) "
+                             f"{bad.tolist()} (value {values[bad[0]]!r}); {where}")
         i0 = frames.monitor_i0
-        if i0 is not None and np.any(~np.isfinite(i0) | (i0 <= 0)):
+        if kind == "i1" and i0 is not None and np.any(~np.isfinite(i0) | (i0 <= 0)):
             raise InputError(f"{frames.describe()}: monitor I0 is not positive; the "
                              "transmission I1/I0 cannot be formed")
-        return np.asarray(i1, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64), kind
 
     def _normalization(self, frames: FrameStack) -> tuple[float, float | None]:
         nf = self.normalization_factor
@@ -265,35 +314,33 @@ class Reducer:
                            self.dark.reshape(-1), self.flat.reshape(-1), self.valid.reshape(-1),
                            total, NO_DATA, data.reshape(-1), dark_sum.reshape(-1),
                            flat.reshape(-1), var_frames.reshape(-1))
-        common = {**self._pyfai_keywords(pf, flat),
+        common = {**self._integration_keywords(pf, flat),
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}
         return data, dark_sum, var_frames, common
 
-    def _pyfai_keywords(self, pf: float | None, flat: np.ndarray) -> dict:
-        """pyFAI keywords shared by every integration: the static mask, pixels without data
-        as the dummy value :data:`NO_DATA`, solid angle, polarisation, the flat."""
-        return {"npt": self.npt, "correctSolidAngle": True, "mask": self._static_mask,
-                "dummy": NO_DATA, "delta_dummy": 0.5, "polarization_factor": pf, "flat": flat,
-                "method": self.method, "unit": "q_nm^-1"}
+    def _integration_keywords(self, pf: float | None, flat: np.ndarray) -> dict:
+        """Keywords of :func:`saxs.azimuthal.integrate1d` shared by every integration of a
+        stack: the static mask, pixels without data as the dummy value :data:`NO_DATA`,
+        polarisation, the flat."""
+        return {"mask": self._static_mask, "dummy": NO_DATA, "delta_dummy": 0.5,
+                "polarization_factor": pf, "flat": flat, "method": self.method}
 
     def integrate_sums(self, sums: StackSums, nf: float, pf: float | None,
                        workspace: StackWorkspace | None = None) -> Integrated:
-        """Integrate the summed counts of the accepted frames with pyFAI."""
-        from saxs.azimuthal import integrator_lock  # noqa: PLC0415
+        """Integrate the summed counts of the accepted frames (:mod:`saxs.azimuthal`)."""
+        from saxs.azimuthal import integrate1d  # noqa: PLC0415
 
         data, dark, var_frames, common = self._integration_inputs(sums, nf, pf, workspace)
-        integrator = self.integrator
-        with integrator_lock(integrator):
-            poisson = integrator.integrate1d(data, dark=dark, error_model="poisson", **common)
-            if np.count_nonzero(sums.accepted) >= 2:
-                sem_frames = np.asarray(integrator.integrate1d(
-                    data, dark=dark, variance=var_frames, **common).sigma)
-            else:  # one frame (per-frame mode): no frame-to-frame spread to integrate
-                sem_frames = np.zeros_like(np.asarray(poisson.sigma))
-        return Integrated(q=np.asarray(poisson.radial), intensity=np.asarray(poisson.intensity),
-                          sem_poisson=np.asarray(poisson.sigma), sem_frames=sem_frames,
-                          count=np.asarray(poisson.count))
+        poisson = integrate1d(self.geometry, data, self.npt, dark=dark, error_model="poisson",
+                              **common)
+        if np.count_nonzero(sums.accepted) >= 2:
+            sem_frames = integrate1d(self.geometry, data, self.npt, dark=dark,
+                                     variance=var_frames, **common).sigma
+        else:  # one frame: no frame-to-frame spread to integrate
+            sem_frames = np.zeros_like(poisson.sigma)
+        return Integrated(q=poisson.q, intensity=poisson.intensity,
+                          sem_poisson=poisson.sigma, sem_frames=sem_frames, count=poisson.count)
 
     @contextlib.contextmanager
     def _workspace_for(self, frames: FrameStack) -> Iterator[StackWorkspace | None]:
@@ -312,105 +359,177 @@ class Reducer:
             self._workspace_lock.release()
 
     def _accumulate(self, frames: FrameStack, workspace: StackWorkspace | None
-                    ) -> tuple[StackSums, float, float | None]:
+                    ) -> tuple[StackSums, float, float | None, str]:
         self._check(frames)
-        monitors = self._monitors(frames)
+        monitors, kind = self._monitors(frames)
         nf, pf = self._normalization(frames)
         sums = accumulate_stack(
             frames, self.dark, self.valid, monitors=monitors, chunk_size=self.chunk_size,
             reject_frames=self.frame_threshold is not None,
             frame_threshold=self.frame_threshold or 0.0,
             zinger_threshold=self.zinger_threshold, workspace=workspace)
-        return sums, nf, pf
+        return sums, nf, pf, kind
 
     # Public ------------------------------------------------------------------------------
     def reduce(self, frames: FrameStack) -> Curve:
         """Average a stack (outliers rejected) and integrate it to one curve.
 
         The curve's metadata records the frames used and dropped (with the reason), the number
-        of zinger pixels removed, the median transmission I1/I0 and the factors applied.
+        of zinger pixels removed, the median transmission I1/I0, the normalisation and the
+        factors applied.
         """
         with self._workspace_for(frames) as workspace:
-            sums, nf, pf = self._accumulate(frames, workspace)
+            sums, nf, pf, kind = self._accumulate(frames, workspace)
             result = self.integrate_sums(sums, nf, pf, workspace)
-            return self._curve(frames, result, nf, pf, accepted=sums.accepted,
+            return self._curve(frames, result, nf, pf, kind, accepted=sums.accepted,
                                dropped=sums.dropped, zingers=sums.zingers)
 
     def reduce_2d(self, frames: FrameStack, npt_azim: int = 360) -> Cake:
         """The averaged stack (same corrections and rejection) as a chi x q cake."""
-        with self._workspace_for(frames) as workspace:
-            sums, nf, pf = self._accumulate(frames, workspace)
-            from saxs.azimuthal import integrator_lock  # noqa: PLC0415
+        from saxs.azimuthal import integrate2d  # noqa: PLC0415
 
+        with self._workspace_for(frames) as workspace:
+            sums, nf, pf, _ = self._accumulate(frames, workspace)
             data, dark, _, common = self._integration_inputs(sums, nf, pf, workspace)
-            common["npt_rad"] = common.pop("npt")
-            integrator = self.integrator
-            with integrator_lock(integrator):
-                res = integrator.integrate2d_ng(data, npt_azim=int(npt_azim), dark=dark,
-                                                error_model="poisson", **common)
-        count = np.asarray(res.count) if res.count is not None else None
-        empty = (count <= 0) if count is not None else np.asarray(res.sigma) <= 0
-        return Cake(q=np.asarray(res.radial), chi_deg=np.asarray(res.azimuthal),
+            res = integrate2d(self.geometry, data, self.npt, int(npt_azim), dark=dark,
+                              error_model="poisson", **common)
+        empty = (res.count <= 0) if res.count is not None else res.sigma <= 0
+        return Cake(q=res.q, chi_deg=res.chi_deg,
                     intensity=np.where(empty, np.nan, res.intensity),
                     sigma=np.where(empty, np.nan, res.sigma), intensity_unit=self.intensity_unit,
                     metadata={"source": frames.describe(),
                               "frames_dropped": [d.frame for d in sums.dropped]})
 
-    def reduce_frames(self, frames: FrameStack) -> list[Curve]:
-        """One curve per frame (time-resolved stacks), sharing one integrator; no rejection.
+    def integrate_frames(self, frames: FrameStack, *, bin_frames: int = 1,
+                         azimuth_range=None) -> FrameCurves | list[FrameCurves]:
+        """One curve per frame (or per group of ``bin_frames`` frames) of a time-resolved
+        stack, in one streamed pass (:mod:`saxs.perframe`); outliers are flagged per frame
+        (``frame_flags``), never removed.
 
-        Each frame goes to pyFAI as read (pixels that are dummy in it left out): the same
-        corrections as :meth:`reduce` of that frame alone, without the stack's running sums.
-        The next frame is read while pyFAI integrates (unless the source decompresses on
-        several threads by itself).
+        Parameters
+        ----------
+        frames : FrameStack
+        bin_frames : int
+            Frames added per curve (pixel-wise sums, monitors summed), for weak signals.
+        azimuth_range : (lo, hi), or a list of them (None in a list: the whole ring)
+            Sectors in degrees (pyFAI's chi, -180..360); several are integrated in the same
+            pass. A single range (or None) gives one :class:`FrameCurves`, a list a list.
         """
-        from saxs.azimuthal import integrator_lock  # noqa: PLC0415
-        from saxs_kernels.stack import frame_data  # noqa: PLC0415
+        from saxs.azimuthal import check_azimuth_range  # noqa: PLC0415
+        from saxs.perframe import integrate_stack  # noqa: PLC0415
 
         self._check(frames)
-        monitors = self._monitors(frames)
+        bin_frames = int(bin_frames)
+        if bin_frames < 1:
+            raise InputError(f"bin_frames must be >= 1, got {bin_frames}")
+        single = azimuth_range is None or (len(azimuth_range) == 2 and all(
+            isinstance(v, int | float | np.number) for v in azimuth_range))
+        sectors = tuple(None if s is None else check_azimuth_range(s) for s in (
+            (azimuth_range,) if single else azimuth_range))
+        if not sectors:
+            raise InputError("azimuth_range: give at least one sector (or None)")
+        monitors, kind = self._monitors(frames)
         nf, pf = self._normalization(frames)
-        g = self.geometry
-        use_dummy = frames.dummy is not None
-        dummy = float(frames.dummy) if use_dummy else 0.0
-        common = {**self._pyfai_keywords(pf, self.flat.astype(np.float32)),
-                  "dark": self.dark.astype(np.float32), "error_model": "poisson"}
-        valid = self.valid.reshape(-1)
-        curves = []
+        prepared = self._prepared_matrix(sectors, pf)
         with self._workspace_for(frames) as workspace:
-            memory = workspace or StackWorkspace(frames.frame_shape, frames.dtype,
-                                                 min(self.chunk_size, len(frames)))
-            data = memory.pixel_arrays()[0]
-            for positions, chunk in streamed_chunks(frames, 1, memory):
-                check_finite(frames, positions, chunk, self.valid)
-                for k, frame in zip(positions, chunk, strict=True):
-                    if not frame_data(frame.reshape(-1), valid, use_dummy, dummy,
-                                      frames.delta_dummy, NO_DATA, data.reshape(-1)):
-                        raise InputError(f"{frames.describe()}: frame {k} holds no valid pixel; "
-                                         "check the mask, the Dummy value and the frames")
-                    factor = monitors[k] * g.pixel1_m * g.pixel2_m / (g.distance_m**2 * nf)
-                    integrator = self.integrator
-                    with integrator_lock(integrator):
-                        res = integrator.integrate1d(data, normalization_factor=factor, **common)
-                    sigma = np.asarray(res.sigma)
-                    result = Integrated(q=np.asarray(res.radial),
-                                        intensity=np.asarray(res.intensity), sem_poisson=sigma,
-                                        sem_frames=np.zeros_like(sigma),
-                                        count=np.asarray(res.count))
-                    one = frames.subset([int(k)])
-                    curve = self._curve(one, result, nf, pf, accepted=np.ones(1, dtype=bool))
-                    curves.append(curve.replace(metadata={**curve.metadata, "frame": int(k)}))
-        return curves
+            sums = integrate_stack(frames, prepared, self.dark, monitors,
+                                   zinger_threshold=self.zinger_threshold,
+                                   workspace=workspace if workspace is not None and
+                                   workspace.fits(frames, 1) else None)
+        out = [self._frame_curves(frames, sums, prepared, k, monitors=monitors, kind=kind,
+                                  nf=nf, pf=pf, bin_frames=bin_frames)
+               for k in range(len(sectors))]
+        return out[0] if single else out
 
-    def _curve(self, frames: FrameStack, result: Integrated, nf: float, pf: float | None, *,
-               accepted: np.ndarray, dropped: tuple = (), zingers: int = 0) -> Curve:
+    def reduce_frames(self, frames: FrameStack, *, bin_frames: int = 1,
+                      azimuth_range: tuple[float, float] | None = None) -> list[Curve]:
+        """One :class:`Curve` per frame (or group of frames): :meth:`integrate_frames` with
+        each curve's empty bins left out. A frame without any valid pixel is an error."""
+        series = self.integrate_frames(frames, bin_frames=bin_frames,
+                                       azimuth_range=azimuth_range)
+        empty = np.flatnonzero(~np.any(series.count > 0, axis=1))
+        if empty.size:
+            first = int(series.frame_range[empty[0], 0])
+            raise InputError(f"{frames.describe()}: frame {first} holds no valid pixel; "
+                             "check the mask, the Dummy value and the frames")
+        return [series.curve(k) for k in range(len(series))]
+
+    def _prepared_matrix(self, sectors: tuple, pf: float | None):
+        """The per-frame matrices of these sectors and polarisation (kept: ~1-2 s to build
+        for a 4M detector)."""
+        from saxs.perframe import prepare  # noqa: PLC0415
+
+        key = (sectors, pf)
+        if key not in self._prepared:
+            self._prepared.clear()  # one at a time: a 4M matrix holds ~100 MB
+            self._prepared[key] = prepare(self.geometry, self.valid, self.flat, self.npt,
+                                          split=self.per_frame_method[0], sectors=sectors,
+                                          polarization_factor=pf)
+        return self._prepared[key]
+
+    def _frame_curves(self, frames: FrameStack, sums, prepared, k: int, *,
+                      monitors: np.ndarray, kind: str, nf: float, pf: float | None,
+                      bin_frames: int) -> FrameCurves:
+        from saxs.perframe import frame_outliers, grouped  # noqa: PLC0415
+
+        g = self.geometry
+        lo, hi = prepared.offsets[k], prepared.offsets[k + 1]
+        factor = monitors * g.pixel1_m * g.pixel2_m / (g.distance_m**2 * nf)
+        signal, variance = sums.signal[:, lo:hi], sums.variance[:, lo:hi]
+        norm = factor[:, None] * (prepared.norm_sum[lo:hi][None, :] - sums.lost_norm[:, lo:hi])
+        count = prepared.count[lo:hi][None, :] - sums.lost_count[:, lo:hi]
+        totals = signal.sum(axis=1) / monitors
+        ratio, outlier = frame_outliers(totals, np.sqrt(variance.sum(axis=1)) / monitors,
+                                        self.frame_threshold)
+        n = len(frames)
+        starts = np.arange(0, n, bin_frames)
+        ends = np.minimum(starts + bin_frames, n)
+        signal, variance, norm = (grouped(a, bin_frames) for a in (signal, variance, norm))
+        count = grouped(count, bin_frames) / (ends - starts)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            empty = ~(norm > 0) | ~(count > 0)
+            intensity = np.where(empty, np.nan, signal / norm)
+            sigma = np.where(empty, np.nan, np.sqrt(variance) / norm)
+        times = frames.timestamps_s
+        sector = prepared.matrices[k].azimuth_range_deg
+        flags = {"zinger_pixels": sums.zingers, "dummy_pixels": sums.dummies,
+                 "total_ratio": ratio, "total_outlier": outlier}
+        metadata = {"sample": frames.header.title, "source": frames.describe(),
+                    "frames_total": n, "normalization": kind, "normalization_factor": nf,
+                    "polarization_factor": pf, "bin_frames": bin_frames,
+                    "azimuth_range_deg": None if sector is None else list(sector),
+                    "frames_flagged": np.flatnonzero(outlier).tolist()}
+        step = Step("reduce", self._step_parameters(frames, nf, pf, kind) | {
+            "per_frame": True, "method": list(self.per_frame_method),
+            "bin_frames": bin_frames, "azimuth_range_deg": metadata["azimuth_range_deg"],
+            "zinger_threshold": self.zinger_threshold, "frame_threshold": self.frame_threshold,
+            "outliers": "flagged per frame, not removed", "sigma": "poisson"})
+        return FrameCurves(
+            q=prepared.matrices[k].q_nm, intensity=intensity, sigma=sigma, count=count,
+            frame_range=np.column_stack([starts, ends]),
+            time_s=None if times is None else times[starts] - times[0],
+            monitor=grouped(monitors, bin_frames), frame_flags=flags,
+            azimuth_range_deg=sector, intensity_unit=self.intensity_unit, metadata=metadata,
+            provenance=(step,))
+
+    def _step_parameters(self, frames: FrameStack, nf: float, pf: float | None,
+                         kind: str) -> dict:
+        g = self.geometry
+        return {"source": frames.describe(), "npt": self.npt, "distance_m": g.distance_m,
+                "poni1_m": g.poni1_m, "poni2_m": g.poni2_m, "wavelength_m": g.wavelength_m,
+                "rot": [g.rot1_rad, g.rot2_rad, g.rot3_rad], "normalization": kind,
+                "normalization_factor": nf, "polarization_factor": pf, **self.sources}
+
+    def _curve(self, frames: FrameStack, result: Integrated, nf: float, pf: float | None,
+               kind: str, *, accepted: np.ndarray, dropped: tuple = (),
+               zingers: int = 0) -> Curve:
         sigma = np.maximum(result.sem_poisson, result.sem_frames)
         keep = (result.count > 0) & np.isfinite(result.intensity) & (sigma > 0)
         if not keep.any():
             raise InputError(f"{frames.describe()}: no q bin holds a valid pixel")
         accepted = np.flatnonzero(accepted)
         ratio = None  # transmission = this ratio / the same ratio without sample (empty beam)
-        if frames.monitor_i0 is not None:
+        if frames.monitor_i0 is not None and frames.monitor_i1 is not None:
             ratio = float(np.median(frames.monitor_i1[accepted] / frames.monitor_i0[accepted]))
         dropped_record = [{"frame": d.frame, "reason": d.reason, "value": d.value,
                            "median": d.median} for d in dropped]
@@ -418,26 +537,12 @@ class Reducer:
             "sample": frames.header.title, "source": frames.describe(),
             "frames_total": len(frames), "frames_used": accepted.tolist(),
             "frames_dropped": dropped_record, "zinger_pixels": zingers,
-            "i1_over_i0": ratio, "normalization_factor": nf,
+            "i1_over_i0": ratio, "normalization": kind, "normalization_factor": nf,
             "polarization_factor": pf,
         }
-        g = self.geometry
         curve = Curve(q=result.q[keep], intensity=result.intensity[keep], sigma=sigma[keep],
                       intensity_unit=self.intensity_unit, metadata=metadata)
         return curve.with_step(
-            "reduce", source=frames.describe(), npt=self.npt, method=list(self.method),
-            distance_m=g.distance_m, poni1_m=g.poni1_m, poni2_m=g.poni2_m,
-            wavelength_m=g.wavelength_m, rot=[g.rot1_rad, g.rot2_rad, g.rot3_rad],
-            normalization_factor=nf, polarization_factor=pf, **self.sources,
+            "reduce", **self._step_parameters(frames, nf, pf, kind), method=list(self.method),
             frames_dropped=[d.frame for d in dropped], zinger_pixels=zingers,
             sigma="max(poisson, frame-to-frame SEM)")
-
-
-def _describe(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, np.ndarray):
-        return f"array {value.shape}"
-    if isinstance(value, int | float | str | os.PathLike):
-        return str(value)
-    return ", ".join(str(v) for v in value)

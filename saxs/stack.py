@@ -25,14 +25,21 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saxs.errors import InputError
 from saxs.frames import FrameStack
-from saxs.io.fastread import BLOCK_DECODER, CompressedFrames
+
+if TYPE_CHECKING:
+    from saxs.io.fastread import CompressedFrames
 
 log = logging.getLogger(__name__)
+
+#: Decode bitshuffle-LZ4 frames inside the kernels when the source can give them as stored
+#: (False: read them decoded, e.g. to compare the two paths).
+DECODE_IN_KERNEL = True
 
 
 @dataclass(frozen=True)
@@ -114,15 +121,22 @@ class StackWorkspace:
     """
 
     def __init__(self, frame_shape: tuple[int, int], dtype: np.dtype, chunk_size: int) -> None:
-        from saxs_kernels.stack import new_state  # noqa: PLC0415
-
         self.frame_shape = tuple(frame_shape)
         self.dtype = np.dtype(dtype)
         self.chunk_size = int(chunk_size)
-        self.state = new_state(int(np.prod(self.frame_shape)), 0)[:7]
+        self._state: tuple[np.ndarray, ...] | None = None
         self._buffers: list[np.ndarray] = []
         self._payloads: list[np.ndarray] = []
         self._pixel_arrays: tuple[np.ndarray, ...] | None = None
+
+    @property
+    def state(self) -> tuple[np.ndarray, ...]:
+        """The per-pixel running sums (made on first use: the per-frame path needs none)."""
+        if self._state is None:
+            from saxs_kernels.stack import new_state  # noqa: PLC0415
+
+            self._state = new_state(int(np.prod(self.frame_shape)), 0)[:7]
+        return self._state
 
     def fits(self, frames: FrameStack, chunk_size: int) -> bool:
         """True if this workspace can stream ``frames`` in chunks of ``chunk_size``."""
@@ -239,6 +253,11 @@ def compressed_chunks(frames: FrameStack, chunk_size: int, workspace: StackWorks
             yield pending.result()
 
 
+def decodes_in_kernel(frames: FrameStack) -> bool:
+    """True if ``frames`` are read as stored and decoded inside the kernels."""
+    return DECODE_IN_KERNEL and frames.reads_compressed
+
+
 def check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
                  valid: np.ndarray) -> None:
     """InputError naming the first frame of ``data`` with NaN or infinite valid pixels."""
@@ -298,12 +317,12 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                           acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
                           acc["k_max"], frame_sum, frame_n)
 
-    if frames.reads_compressed and BLOCK_DECODER is not None and n_frames:
+    if decodes_in_kernel(frames) and n_frames:
         like = np.empty(0, dtype=frames.dtype)
         for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
                                                                   workspace)):
             failed = np.zeros(len(positions), dtype=bool)
-            accumulate_compressed(*BLOCK_DECODER, stored.payload, stored.offsets,
+            accumulate_compressed(*stored.decoder, stored.payload, stored.offsets,
                                   stored.block_elems, like, positions.astype(np.int64),
                                   monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
                                   frames.delta_dummy, k == 0, *workspace.state, frame_sum,

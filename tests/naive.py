@@ -143,3 +143,52 @@ def mc_chain(intensity, weight, n_contrib, n_steps, b_lo, b_hi, draw, part):
             radii = trial
             a, b, chi2 = t
     return radii, (a, b, chi2 / intensity.size)
+
+
+def csr_dense(indptr, indices, data, npix):
+    """The CSR matrix (bins x pixels) as a full array."""
+    matrix = np.zeros((indptr.size - 1, npix))
+    for b in range(indptr.size - 1):
+        for k in range(indptr[b], indptr[b + 1]):
+            matrix[b, indices[k]] += data[k]
+    return matrix
+
+
+def integrate_frames(frames, indptr, indices, data, dark, norm, dummy, delta_dummy):
+    """Per frame f and bin b, with the full matrix C and the valid pixels v_f (not dummy):
+    signal = C (v_f (raw - dark)), variance = C^2 (v_f max(raw, 1)), lost_norm = C ((1 - v_f)
+    norm), lost_count = C (1 - v_f); and the dummy pixels of the matrix per frame."""
+    frames = np.asarray(frames, dtype=np.float64)
+    matrix = csr_dense(indptr, indices, data, frames.shape[1])
+    in_matrix = matrix.any(axis=0)
+    out = []
+    dummies = []
+    for raw in frames:
+        bad = np.zeros(raw.size, bool) if dummy is None else np.abs(raw - dummy) <= delta_dummy
+        ok = (~bad).astype(np.float64)
+        out.append((matrix @ (ok * (raw - dark)), (matrix**2) @ (ok * np.maximum(raw, 1.0)),
+                    matrix @ ((1 - ok) * norm), matrix @ (1 - ok)))
+        dummies.append(int((bad & in_matrix).sum()))
+    return [np.array(part) for part in zip(*out, strict=True)], np.array(dummies)
+
+
+def zinger_counts(frames, in_matrix, dark, monitors, threshold, dummy, delta_dummy):
+    """Per frame: pixels (of the matrix, valid in the frame and its neighbours) whose counts
+    exceed e = dark + M_f (x_{f-1} + x_{f+1}) / 2, x = (raw - dark) / M, by more than
+    threshold sqrt(max(e, 1)); one neighbour at the ends."""
+    frames = np.asarray(frames, dtype=np.float64)
+    n = frames.shape[0]
+    valid = np.ones(frames.shape, bool) if dummy is None else \
+        np.abs(frames - dummy) > delta_dummy
+    x = (frames - dark) / monitors[:, None]
+    counts = np.zeros(n, dtype=np.int64)
+    for f in range(n):
+        near = [g for g in (f - 1, f + 1) if 0 <= g < n]
+        if not near:
+            continue
+        ok = in_matrix & valid[f] & np.all([valid[g] for g in near], axis=0)
+        expected = dark + monitors[f] * np.mean([x[g] for g in near], axis=0)
+        excess = frames[f] - expected
+        hit = (excess > 0) & (excess**2 > threshold**2 * np.maximum(expected, 1.0))
+        counts[f] = int((hit & ok).sum())
+    return counts

@@ -104,3 +104,42 @@ def test_rebin_rules():
     assert up.sum() == pytest.approx(4.0)
     with pytest.raises(InputError, match="integer binning"):
         rebin(image, (3, 3), "mean")
+
+
+def test_read_calibration_builds_one_object(tmp_path):
+    from saxs.calibration_images import CalibrationImages
+    from saxs.io.calib import read_calibration
+
+    gaps = np.zeros((8, 10), np.uint8)
+    gaps[3] = 1
+    stop = np.zeros((8, 10), bool)
+    stop[5, 5] = True
+    flat = np.ones((8, 10), np.float32)
+    flat[0, 0] = -1  # invalid: 0 in the object, masked by the reducer
+    calib = read_calibration((8, 10), mask=[_write(tmp_path / "g.edf", gaps), stop],
+                             dark=2.5, flat=_write(tmp_path / "f.edf", flat))
+    assert isinstance(calib, CalibrationImages)
+    assert calib.mask.sum() == 11
+    assert calib.dark.tolist() == np.full((8, 10), 2.5).tolist()
+    assert calib.flat[0, 0] == 0.0
+    assert not calib.valid[0, 0]
+    assert calib.sources["mask"].endswith("g.edf, array (8, 10)")
+    with pytest.raises(ValueError, match="read-only"):
+        calib.dark[0, 0] = 1.0
+    reducer = saxs.Reducer(saxs.Geometry(distance_m=1.0, poni1_m=4e-4, poni2_m=5e-4,
+                                         pixel1_m=1e-4, pixel2_m=1e-4, wavelength_m=1e-10,
+                                         shape=(8, 10)), calibration=calib, npt=5)
+    assert reducer.calibration is calib
+    assert reducer.sources["dark"] == "2.5"
+
+
+def test_calibration_of_another_shape_or_with_nan(tmp_path):
+    from saxs.calibration_images import CalibrationImages
+
+    with pytest.raises(InputError, match="share one 2-D shape"):
+        CalibrationImages(mask=np.zeros((4, 4), bool), dark=np.zeros((4, 5)),
+                          flat=np.ones((4, 4)))
+    with pytest.raises(InputError, match="NaN"):
+        CalibrationImages.from_arrays((4, 4), dark=np.full((4, 4), np.nan))
+    with pytest.raises(InputError, match="give an array here"):
+        CalibrationImages.from_arrays((4, 4), flat="flat.edf")

@@ -730,3 +730,156 @@ def test_atomic_path_requires_the_file_to_be_written(tmp_path):
     with pytest.raises(SaxsError, match="without creating"), atomic_path(tmp_path / "x.h5"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# q resolution (Curve.q_resolution): Curve, text, NXcanSAS, canSAS XML
+
+
+def with_resolution(curve: Curve) -> Curve:
+    return curve.replace(q_resolution=0.01 + 0.05 * curve.q)
+
+
+def test_curve_q_resolution_is_validated_and_follows_select():
+    curve = with_resolution(make_curve())
+    assert not curve.q_resolution.flags.writeable
+    part = curve.select(1.0, 3.0)
+    np.testing.assert_array_equal(part.q_resolution, 0.01 + 0.05 * part.q)
+    assert make_curve().q_resolution is None
+    with pytest.raises(InputError, match="q_resolution has 3 values"):
+        make_curve().replace(q_resolution=[0.1, 0.1, 0.1])
+    with pytest.raises(InputError, match="finite and >= 0"):
+        make_curve(n=4).replace(q_resolution=[0.1, -0.1, 0.1, 0.1])
+    # a new q grid of another length drops the resolution; same length keeps it
+    assert curve.replace(q=curve.q[:10], intensity=curve.intensity[:10],
+                         sigma=curve.sigma[:10]).q_resolution is None
+    assert curve.replace(intensity=curve.intensity * 2).q_resolution is not None
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".dat"])
+def test_q_resolution_round_trip_is_exact(tmp_path, suffix):
+    curve = with_resolution(make_curve())
+    read = saxs.read_curve(saxs.write_curve(tmp_path / f"c{suffix}", curve))
+    assert_same_curve(read, curve)
+    assert read.q_resolution.tobytes() == curve.q_resolution.tobytes()
+
+
+def test_nxcansas_qdev_layout(tmp_path):
+    path = saxs.write_curve(tmp_path / "c.h5", with_resolution(make_curve()))
+    with h5py.File(path, "r") as f:
+        data = f["sasentry01/sasdata01"]
+        assert data["Q"].attrs["resolutions"] == "Qdev"
+        assert data["Qdev"].attrs["units"] == "1/nm"
+    no_dq = saxs.write_curve(tmp_path / "d.h5", make_curve())
+    with h5py.File(no_dq, "r") as f:
+        assert "Qdev" not in f["sasentry01/sasdata01"]
+        assert "resolutions" not in f["sasentry01/sasdata01/Q"].attrs
+
+
+def test_foreign_nxcansas_qdev_in_angstrom(tmp_path):
+    path = write_foreign_nxcansas(tmp_path / "f.h5", np.array([0.01, 0.02]),
+                                  np.array([2.0, 1.0]), np.array([0.1, 0.1]))
+    with h5py.File(path, "a") as f:
+        entry = next(g for g in f.values() if isinstance(g, h5py.Group))
+        data = next(g for g in entry.values() if isinstance(g, h5py.Group) and "I" in g)
+        data["Qdev"] = np.array([0.001, 0.002])
+        data["Qdev"].attrs["units"] = "1/angstrom"
+    curve = saxs.read_curve(path)
+    np.testing.assert_allclose(curve.q_resolution, [0.01, 0.02], rtol=1e-15)
+
+
+def test_text_fourth_column_is_the_resolution(tmp_path):
+    path = write_text(tmp_path / "c.dat", "# q[1/A] I sigma dq\n0.01 5 0.1 0.001\n"
+                      "0.02 4 0.1 0.0015\n0.03 3 0.1 0\n")
+    curve = saxs.read_curve(path)
+    np.testing.assert_allclose(curve.q_resolution, [0.01, 0.015, 0.0], rtol=1e-15)
+    zero = write_text(tmp_path / "z.dat", "# q_nm^-1 I sigma dq\n0.1 5 0.1 0\n0.2 4 0.1 0\n")
+    assert saxs.read_curve(zero).q_resolution is None
+
+
+CANSAS_XML = """<?xml version="1.0"?>
+<SASroot version="1.1" xmlns="urn:cansas1d:1.1">
+  <SASentry name="pinhole">
+    <Title>test pinhole</Title><Run>42</Run>
+    <SASdata>
+      <Idata><Q unit="1/A">0.02</Q><I unit="1/cm">4.0</I><Idev unit="1/cm">0.2</Idev>
+        <Qdev unit="1/A">0.002</Qdev></Idata>
+      <Idata><Q unit="1/A">0.01</Q><I unit="1/cm">8.0</I><Idev unit="1/cm">0.4</Idev>
+        <Qdev unit="1/A">0.001</Qdev></Idata>
+      <Idata><Q unit="1/A">0.03</Q><I unit="1/cm">2.0</I><Idev unit="1/cm">0.1</Idev>
+        <Qdev unit="1/A">0.003</Qdev></Idata>
+    </SASdata>
+    <SASsample><ID>latex</ID><thickness unit="mm">1</thickness>
+      <transmission>0.5</transmission></SASsample>
+  </SASentry>
+  <SASentry>
+    <Title>test slit</Title>
+    <SASdata>
+      <Idata><Q unit="1/nm">0.1</Q><I unit="1/cm">1.0</I><Idev unit="1/cm">0.1</Idev>
+        <dQl unit="1/nm">1.2</dQl></Idata>
+      <Idata><Q unit="1/nm">0.2</Q><I unit="1/cm">0.5</I><Idev unit="1/cm">0.1</Idev>
+        <dQl unit="1/nm">1.2</dQl></Idata>
+    </SASdata>
+  </SASentry>
+</SASroot>
+"""
+
+
+def test_cansas_xml_reader(tmp_path, caplog):
+    path = write_text(tmp_path / "d.xml", CANSAS_XML)
+    with caplog.at_level(logging.INFO, logger="saxs"):
+        curve = saxs.read_curve(path)
+    assert "2 SASdata blocks" in caplog.text
+    np.testing.assert_allclose(curve.q, [0.1, 0.2, 0.3], rtol=1e-15)   # sorted, 1/A -> 1/nm
+    np.testing.assert_allclose(curve.intensity, [8.0, 4.0, 2.0])
+    np.testing.assert_allclose(curve.sigma, [0.4, 0.2, 0.1])
+    np.testing.assert_allclose(curve.q_resolution, [0.01, 0.02, 0.03], rtol=1e-15)
+    assert curve.intensity_unit == "1/cm"
+    assert curve.metadata["title"] == "test pinhole"
+    assert curve.metadata["sample"] == "latex"
+    assert curve.metadata["thickness_cm"] == pytest.approx(0.1)
+    slit = saxs.read_curve(f"{path}::1")
+    np.testing.assert_allclose(slit.q, [0.1, 0.2])
+    assert slit.q_resolution is None
+    assert slit.metadata["slit_length_per_nm"] == pytest.approx(1.2)
+    with pytest.raises(InputError, match=r"block 2 does not exist; the file has 2"):
+        saxs.read_curve(f"{path}::2")
+    with pytest.raises(InputError, match="index"):
+        saxs.read_curve(f"{path}::x")
+    with pytest.raises(InputError, match="canSAS XML"):
+        saxs.read_curve(f"{saxs.write_curve(tmp_path / 'c.dat', make_curve())}::0")
+
+
+def test_cansas_xml_bad_files(tmp_path):
+    with pytest.raises(InputError, match="not well-formed"):
+        saxs.read_curve(write_text(tmp_path / "a.xml", "<SASroot><SASentry>"))
+    with pytest.raises(InputError, match="not <SASroot>"):
+        saxs.read_curve(write_text(tmp_path / "b.xml", "<?xml version='1.0'?><root/>"))
+    bad = CANSAS_XML.replace("<I unit=\"1/cm\">4.0</I>", "<I unit=\"1/cm\">four</I>")
+    with pytest.raises(InputError, match="not a number"):
+        saxs.read_curve(write_text(tmp_path / "c.xml", bad))
+
+
+def test_duplicated_q_is_refused_or_merged(tmp_path):
+    path = write_text(tmp_path / "d.dat", "# q_nm^-1 I sigma dq\n0.1 5 1 0.01\n0.2 4 1 0.02\n"
+                      "0.2 6 2 0.04\n0.3 3 1 0.03\n")
+    with pytest.raises(InputError, match="merge_duplicates=True"):
+        saxs.read_curve(path)
+    curve = saxs.read_curve(path, merge_duplicates=True)
+    np.testing.assert_allclose(curve.q, [0.1, 0.2, 0.3])
+    # inverse-variance weights 1 and 1/4: I = (4 + 6/4) / 1.25, sigma = 1.25^-1/2
+    np.testing.assert_allclose(curve.intensity[1], 4.4, rtol=1e-15)
+    np.testing.assert_allclose(curve.sigma[1], 1.25 ** -0.5, rtol=1e-15)
+    np.testing.assert_allclose(curve.q_resolution[1], np.sqrt((0.02**2 + 0.04**2 / 4) / 1.25),
+                               rtol=1e-15)
+    assert curve.provenance[-1].action == "merge_duplicates"
+
+
+def test_sasview_example_xml_files_read(shared_dir):
+    folder = shared_dir / "data" / "real" / "sasview_examples"
+    latex = saxs.read_curve(folder / "latex_smeared.xml", merge_duplicates=True)
+    assert len(latex) == 299
+    assert latex.q_resolution[0] == pytest.approx(0.0109)          # 0.00109 1/A
+    aot = saxs.read_curve(folder / "AOT_Microemulsion-Core_Contrast.xml")
+    assert len(aot) == 137
+    assert aot.q_resolution is None                                # Qdev = 0 everywhere

@@ -383,3 +383,24 @@ def test_damaged_bitshuffle_frame_is_named(tmp_path, small_geometry, rng, damage
         reducer.reduce(stack)
     assert re.search(r"(chunk|frame) 3\b", str(info.value))
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_monitor_given_directly_replaces_the_scaler_file(tmp_path, frames, small_geometry):
+    from saxs.io.lima import write_lima
+
+    path = tmp_path / "cell_eiger2_00001_00.h5"
+    write_lima(path, frames, small_geometry.to_header())
+    stack = saxs.read_frames(path, monitor=np.arange(1.0, len(frames) + 1))
+    np.testing.assert_array_equal(stack.monitor_i1, np.arange(1.0, len(frames) + 1))
+    with pytest.raises(InputError, match="not a number"):
+        saxs.read_frames(path, monitor="high")
+
+
+def test_lima_time_of_frame_of_zeros_is_no_time_axis(tmp_path, frames, small_geometry):
+    from saxs.io.lima import write_lima
+
+    write_lima(tmp_path / "a.h5", frames, small_geometry.to_header())  # no exposure: zeros
+    assert saxs.read_frames(tmp_path / "a.h5").timestamps_s is None
+    write_lima(tmp_path / "b.h5", frames, small_geometry.to_header(), exposure_time_s=0.1)
+    times = saxs.read_frames(tmp_path / "b.h5").timestamps_s
+    np.testing.assert_allclose(np.diff(times), 0.1)

@@ -94,3 +94,11 @@ def test_q_of_pixels_follows_geometry(small_geometry):
     # at the PONI pixel q ~ 0; at the corner q = 4 pi / lambda sin(theta) for that distance
     assert q.min() < 0.05
     assert np.all(np.isfinite(q))
+
+
+def test_poni_reader_returns_plain_parameters(tmp_path, small_geometry):
+    """saxs.azimuthal gives Geometry's keyword arguments (it does not import saxs.geometry)."""
+    from saxs.azimuthal import read_poni
+
+    params = read_poni(small_geometry.to_poni(tmp_path / "g.poni"))
+    assert Geometry(**params) == small_geometry

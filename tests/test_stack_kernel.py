@@ -185,3 +185,122 @@ def test_damaged_compressed_frames_are_found():
                           np.arange(3), np.ones(3), np.zeros(npix), np.ones(npix, bool), False,
                           0.0, 0.0, True, *new_state(npix, 3), failed)
     np.testing.assert_array_equal(failed, [False, False, True])
+
+
+# Per-frame integration with a sparse matrix (saxs_kernels.csr) -------------------------------
+
+def _random_csr(rng, n_bins, npix, per_pixel=2):
+    """A CSR matrix where most pixels go to 1-2 bins with random weights, some to none."""
+    rows, cols, vals = [], [], []
+    for p in range(npix):
+        if rng.random() < 0.1:
+            continue
+        first = rng.integers(0, n_bins - per_pixel)
+        for j in range(rng.integers(1, per_pixel + 1)):
+            rows.append(first + j)
+            cols.append(p)
+            vals.append(rng.uniform(0.2, 1.0))
+    order = np.lexsort((cols, rows))
+    rows, cols, vals = (np.asarray(a)[order] for a in (rows, cols, vals))
+    indptr = np.searchsorted(rows, np.arange(n_bins + 1)).astype(np.int32)
+    return indptr, cols.astype(np.int32), vals.astype(np.float32)
+
+
+def _run_csr(frames, indptr, indices, data, dark, norm, monitors, dummy, threshold, pass_size,
+             compressed=False):
+    from saxs_kernels.csr import (
+        SEGMENTS,
+        integrate_compressed,
+        integrate_frames,
+        pixel_major,
+        zingers_of_last,
+    )
+
+    n, npix = frames.shape
+    nb = indptr.size - 1
+    ptr, rows, coefs = pixel_major(indptr.astype(np.int64), indices.astype(np.int64),
+                                   data.astype(np.float64), npix)
+    m = pass_size
+    parts = [np.zeros((SEGMENTS, nb, m)) for _ in range(4)]
+    lost_any = np.zeros((SEGMENTS, m), bool)
+    part_counts = np.zeros((SEGMENTS, 3, m + 2), np.int64)
+    carry = np.zeros((2, npix), frames.dtype)
+    out = [np.zeros((n, nb)) for _ in range(4)]
+    counts = np.zeros((3, n), np.int64)
+    carried, carried_mon = 0, np.ones(2)
+    use_dummy = dummy is not None
+    for start in range(0, n, m):
+        ids = np.arange(start, min(n, start + m))
+        k = ids.size
+        res = [np.empty((k, nb)) for _ in range(4)]
+        c = np.zeros((3, k + 2), np.int64)
+        mon = np.concatenate([carried_mon, monitors[ids]])
+        common = (carry, carried, mon, ptr, rows, coefs, dark, norm, use_dummy,
+                  float(dummy or 0.0), 0.5, threshold, *parts, lost_any, part_counts, *res, c)
+        if compressed:
+            from saxs.io.fastread import BLOCK_DECODER
+
+            payload, starts, sizes = _bitshuffle_chunks(frames[ids], 512)
+            offsets, bad = _block_offsets(payload, starts, sizes, npix, frames.itemsize, 512)
+            assert bad == -1
+            failed = np.zeros(k, bool)
+            integrate_compressed(*BLOCK_DECODER, payload, offsets, 512, *common, failed)
+            assert not failed.any()
+        else:
+            integrate_frames(np.ascontiguousarray(frames[ids]), *common)
+        for total, part in zip(out, res, strict=True):
+            total[ids] = part
+        counts[:2, ids] = c[:2, 2:]
+        tested = start - 2 + np.arange(1, k + 1)
+        keep = tested >= 0
+        counts[2, tested[keep]] += c[2, 1:k + 1][keep]
+        carried_mon = mon[-2:].copy()
+        carried = min(2, carried + k)
+    if n >= 2 and threshold > 0:
+        counts[2, n - 1] += zingers_of_last(carry, ptr, dark, use_dummy, float(dummy or 0.0),
+                                            0.5, monitors[n - 2], monitors[n - 1], threshold)
+    return out, counts, ptr
+
+
+@pytest.mark.parametrize(("dtype", "pass_size", "compressed"), [
+    (np.uint32, 3, False), (np.int32, 7, True), (np.float32, 2, False), (np.uint32, 20, True)])
+def test_csr_integration_matches_naive(dtype, pass_size, compressed):
+    rng = np.random.default_rng(31)
+    n, npix, nb = 9, 5000, 40
+    frames = rng.poisson(60, (n, npix)).astype(dtype)
+    frames[2, [5, 900]] = 7
+    frames[6, 4321] = 7  # dummies
+    for f, p in ((1, 17), (4, 2500), (8, 4000)):
+        frames[f, p] += 3000  # zingers (the last in the last frame)
+    indptr, indices, data = _random_csr(rng, nb, npix)
+    dark, norm = rng.uniform(0, 3, npix), rng.uniform(0.5, 1.5, npix)
+    monitors = rng.uniform(0.9, 1.1, n)
+    got, counts, ptr = _run_csr(frames, indptr, indices, data, dark, norm, monitors, 7.0, 6.0,
+                                pass_size, compressed)
+    (signal, variance, lost_norm, lost_count), dummies = naive.integrate_frames(
+        frames, indptr, indices, data, dark, norm, 7.0, 0.5)
+    for a, b in zip(got, (signal, variance, lost_norm, lost_count), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(counts[0], dummies)
+    zingers = naive.zinger_counts(frames, np.diff(ptr) > 0, dark, monitors, 6.0, 7.0, 0.5)
+    np.testing.assert_array_equal(counts[2], zingers)
+    assert counts[2][[1, 4, 8]].min() >= 1
+
+
+def test_csr_shared_sums_and_transpose_match_naive():
+    from saxs_kernels.csr import pixel_major, shared_sums
+
+    rng = np.random.default_rng(32)
+    indptr, indices, data = _random_csr(rng, 30, 2000, per_pixel=3)
+    norm = rng.uniform(0.5, 1.5, 2000)
+    ptr, rows, coefs = pixel_major(indptr.astype(np.int64), indices.astype(np.int64),
+                                   data.astype(np.float64), 2000)
+    for p in (0, 5, 1999):
+        k = slice(ptr[p], ptr[p + 1])
+        mask = indices == p
+        np.testing.assert_array_equal(rows[k], np.repeat(np.arange(30), np.diff(indptr))[mask])
+        np.testing.assert_array_equal(coefs[k], data[mask])
+    norm_sum, count = shared_sums(ptr, rows, coefs, norm, 30)
+    dense = naive.csr_dense(indptr, indices, data, 2000)
+    np.testing.assert_allclose(norm_sum, dense @ norm, rtol=1e-12)
+    np.testing.assert_allclose(count, dense.sum(axis=1), rtol=1e-12)

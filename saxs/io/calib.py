@@ -13,6 +13,9 @@ Conventions (ID02.md §2.1):
 Binning follows the ratio of ``BSize`` keys (or of the shapes): masks are OR-ed when binned
 down and repeated when expanded; darks are summed (hardware binning adds charge) and split;
 flats are averaged and repeated.
+
+:func:`read_calibration` loads all three into one :class:`saxs.calibration_images.
+CalibrationImages`, the object a reduction receives.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ import os
 
 import numpy as np
 
+from saxs.calibration_images import (
+    CalibrationImages,
+    combined_mask,
+    describe,
+    image_or_number,
+)
 from saxs.errors import InputError
 from saxs.frames import FrameStack
 from saxs.io.frames import read_frames
@@ -156,3 +165,37 @@ def read_flat(path: str | os.PathLike, shape: tuple[int, int] | None = None, *,
     binned = rebin(flat, shape, "mean", stack.describe(), "the flat")
     bad = rebin(invalid, shape, "any", stack.describe(), "the flat")
     return np.where(bad, 0.0, binned)
+
+
+def read_calibration(shape: tuple[int, int], *, mask=None, dark=None, flat=None,
+                     binning: tuple[int, int] | None = None,
+                     mask_convention: str = "auto") -> CalibrationImages:
+    """Load the calibration images of a reduction into one :class:`CalibrationImages`.
+
+    Parameters
+    ----------
+    shape : tuple
+        The frames' shape (rows, cols); files of another binning are brought to it.
+    mask : path, array, or a sequence of them, optional
+        Masks (True or non-zero = masked; ``mask_convention`` for files), combined.
+    dark, flat : path, array or number, optional
+        Dark counts per frame (default 0) and flat field (default 1).
+    binning : tuple, optional
+        The data's (BSize_2, BSize_1), checked against the files' own BSize keys.
+    """
+    shape = tuple(int(s) for s in shape)
+
+    def load_mask(item):
+        if isinstance(item, np.ndarray):
+            if item.shape != shape:
+                raise InputError(f"mask array has shape {item.shape}, the frames {shape}")
+            return item
+        return read_mask(item, shape, binning=binning, convention=mask_convention)
+
+    return CalibrationImages(
+        mask=combined_mask(mask, shape, load_mask),
+        dark=image_or_number(dark, shape, "dark", 0.0,
+                             lambda p: read_dark(p, shape, binning=binning)),
+        flat=image_or_number(flat, shape, "flat", 1.0,
+                             lambda p: read_flat(p, shape, binning=binning)),
+        sources={"mask": describe(mask), "dark": describe(dark), "flat": describe(flat)})

@@ -1,10 +1,12 @@
-"""Reading and writing 1-D curves I(q): column text, Anton Paar PDH and NXcanSAS HDF5.
+"""Reading and writing 1-D curves I(q): column text, Anton Paar PDH, NXcanSAS, canSAS XML.
 
 Formats (chosen by suffix; the content decides where the suffix allows several):
 
 ``.dat`` ``.txt`` ``.csv`` ``.tsv``
-    Columns q, I, sigma separated by blanks, commas or semicolons (the pyFAI ``save1D`` layout);
-    ``#`` lines are header. The q unit comes from a ``# q_unit = ...`` line or the column line
+    Columns q, I, sigma separated by blanks, commas or semicolons (the pyFAI ``save1D`` layout),
+    and optionally a fourth column dq, the standard deviation of the Gaussian q resolution in
+    the unit of q (the SasView ASCII convention); ``#`` lines are header. The q unit comes
+    from a ``# q_unit = ...`` line or the column line
     (``q_nm^-1``, ``q_A^-1``, ``q[1/nm]``, ``q (1/A)``...), else from ``q_unit=``, else 1/nm
     with a logged warning. ``# key = value`` lines become metadata. A text file whose first
     lines have the PDH layout is read as PDH.
@@ -16,6 +18,11 @@ Formats (chosen by suffix; the content decides where the suffix allows several):
 ``.h5`` ``.hdf5`` ``.hdf`` ``.nxs``
     NXcanSAS (see :mod:`saxs.io.nxcansas`). Any file starting with the HDF5 signature is read
     this way whatever its suffix.
+``.xml``
+    canSAS 1-D XML (versions 1.0 and 1.1, read only; :func:`read_cansas_xml`): ``Q``,
+    ``I``, ``Idev`` and ``Qdev`` of each ``<Idata>`` with the units of their ``unit``
+    attributes. A file with several ``<SASdata>`` blocks gives the first one; ``"file.xml::1"``
+    picks block 1 (counted from 0 in document order over all entries).
 
 Choices made for every format:
 
@@ -25,7 +32,14 @@ Choices made for every format:
 * q that is not increasing is sorted (logged, recorded as a ``sort_q`` step), since
   :class:`~saxs.curve.Curve` needs increasing q; a q value present twice is refused;
 * a file without an uncertainty column is refused unless ``sigma_rel=`` or ``sigma=`` says how
-  to set one (recorded as an ``assume_sigma`` step).
+  to set one (recorded as an ``assume_sigma`` step);
+* the q resolution (``Curve.q_resolution``) is read where the format has it (text: 4th
+  column; NXcanSAS: ``Qdev``; canSAS XML: ``<Qdev>``) and converted with q; a resolution that
+  is zero everywhere is treated as absent (files write 0 for "unknown");
+* a q value given twice (e.g. two detectors of a SANS instrument merged into one file) is
+  refused unless ``merge_duplicates=True``, which merges such points (inverse-variance
+  weighted mean of I; sigma = (sum 1/sigma_k^2)^-1/2; the q resolution becomes the weighted
+  root-mean-square of the merged points', i.e. the variance of the merged resolution mixture).
 """
 
 from __future__ import annotations
@@ -50,10 +64,11 @@ from saxs.io.nxcansas import read_nxcansas, write_nxcansas
 logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".dat", ".txt", ".csv", ".tsv")
+XML_SUFFIXES = (".xml",)
 PDH_SUFFIXES = (".pdh",)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs")
 #: Names accepted by the ``fmt`` argument.
-FORMATS = ("text", "pdh", "nxcansas")
+FORMATS = ("text", "pdh", "nxcansas", "cansas_xml")
 # HDF5 format specification 3.0, section II.A: the superblock signature.
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _RESERVED_KEYS = ("q_unit", "intensity_unit", "provenance")
@@ -84,6 +99,7 @@ class RawCurve:
     rows: np.ndarray | None = None      # line numbers (text) or indices, for messages
     row_name: str = "index"
     mask: np.ndarray | None = None      # True = point the file marks as invalid
+    q_resolution: np.ndarray | None = None  # sd of the Gaussian q resolution, unit of q
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,12 +113,15 @@ def sniff_format(path: Path) -> str:
         head = fh.read(8192)
     if head.startswith(_HDF5_SIGNATURE) or suffix in HDF5_SUFFIXES:
         return "nxcansas"
+    if suffix in XML_SUFFIXES or looks_like_cansas_xml(head):
+        return "cansas_xml"
     if suffix in PDH_SUFFIXES:
         return "pdh"
     if suffix in TEXT_SUFFIXES:
         return "pdh" if _looks_like_pdh(_decode(head).splitlines()) else "text"
     raise InputError(f"{path}: unknown curve file suffix {path.suffix!r}; use one of "
-                     f"{', '.join(TEXT_SUFFIXES + PDH_SUFFIXES + HDF5_SUFFIXES)}, or pass "
+                     f"{', '.join(TEXT_SUFFIXES + PDH_SUFFIXES + HDF5_SUFFIXES + XML_SUFFIXES)}"
+                     ", or pass "
                      f"fmt= one of {FORMATS}")
 
 
@@ -232,10 +251,11 @@ def read_text(path: Path) -> RawCurve:
     if n_cols < 2:
         raise InputError(f"{path}: {n_cols} numeric column; a curve file needs columns q, I, "
                          "sigma")
-    if n_cols > 3:
-        logger.debug("%s: %d columns; using the first three as q, I, sigma", path, n_cols)
+    if n_cols > 4:
+        logger.debug("%s: %d columns; using the first four as q, I, sigma, dq", path, n_cols)
     sigma = data[:, 2] if n_cols >= 3 else None
-    return RawCurve(q=data[:, 0], intensity=data[:, 1], sigma=sigma,
+    dq = data[:, 3] if n_cols >= 4 else None
+    return RawCurve(q=data[:, 0], intensity=data[:, 1], sigma=sigma, q_resolution=dq,
                     rows=np.asarray(numbers), row_name="line", **_parse_header(path, header))
 
 
@@ -258,9 +278,11 @@ def _json_line(key: str, value: Any, file_name: str) -> str:
 
 def text_lines(curve: Curve, extra: Mapping[str, Any] | None, file_name: str,
                delimiter: str = " ") -> list[str]:
-    """The lines of the column text form of ``curve`` (header, then q I sigma rows)."""
+    """The lines of the column text form of ``curve`` (header, then q I sigma [dq] rows)."""
     i_unit = curve.intensity_unit
-    lines = ["# saxs 1-D curve: columns q, I, sigma (sigma = one standard deviation of I)",
+    has_dq = curve.q_resolution is not None
+    lines = ["# saxs 1-D curve: columns q, I, sigma (sigma = one standard deviation of I)"
+             + (", dq (standard deviation of the Gaussian q resolution)" if has_dq else ""),
              f"# q_unit = {curve.q_unit}", f"# intensity_unit = {i_unit}"]
     for key, value in curve.metadata.items():
         _check_text_key(key, file_name)
@@ -269,12 +291,14 @@ def text_lines(curve: Curve, extra: Mapping[str, Any] | None, file_name: str,
     for key, value in frozen_mapping(extra).items():
         _check_text_key(key, file_name)
         lines.append(_json_line(f"extra.{key}", value, file_name))
-    lines.append("# " + delimiter.join([f"q[{curve.q_unit}]", f"I[{i_unit}]",
-                                        f"sigma[{i_unit}]"]))
+    names = [f"q[{curve.q_unit}]", f"I[{i_unit}]", f"sigma[{i_unit}]"]
+    columns = [curve.q.tolist(), curve.intensity.tolist(), curve.sigma.tolist()]
+    if has_dq:
+        names.append(f"dq[{curve.q_unit}]")
+        columns.append(curve.q_resolution.tolist())
+    lines.append("# " + delimiter.join(names))
     # repr gives the shortest text that reads back to the same float64 (Python >= 3.1).
-    lines.extend(delimiter.join(map(repr, row)) for row in
-                 zip(curve.q.tolist(), curve.intensity.tolist(), curve.sigma.tolist(),
-                     strict=True))
+    lines.extend(delimiter.join(map(repr, row)) for row in zip(*columns, strict=True))
     return lines
 
 
@@ -326,6 +350,148 @@ def read_pdh(path: Path) -> RawCurve:
     return RawCurve(q=data[:, 0], intensity=data[:, 1], sigma=data[:, 2],
                     q_unit=_pdh_footer_q_unit(lines[5 + n:]), q_unit_convention="1/nm",
                     metadata=metadata, rows=np.arange(6, 6 + n), row_name="line")
+
+
+# ---------------------------------------------------------------------------------------------
+# canSAS 1-D XML (read only)
+
+
+def looks_like_cansas_xml(head: bytes) -> bool:
+    """True if the first bytes of a file are XML with a ``SASroot`` element."""
+    text = head.lstrip()
+    return text.startswith(b"<?xml") and b"<SASroot" in text
+
+
+def _local(tag: str) -> str:
+    """Element name without its namespace ("{urn:cansas1d:1.1}Q" -> "Q")."""
+    return tag.rpartition("}")[2]
+
+
+def _xml_children(element: Any, name: str) -> list[Any]:
+    return [child for child in element if _local(child.tag) == name]
+
+
+def _xml_text(element: Any, name: str) -> str | None:
+    found = _xml_children(element, name)
+    return (found[0].text or "").strip() if found else None
+
+
+def _xml_blocks(path: Path) -> list[tuple[Any, Any]]:
+    """(SASentry, SASdata) pairs of a canSAS XML file in document order."""
+    from xml.etree import ElementTree  # noqa: PLC0415
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as exc:
+        raise InputError(f"{path}: not well-formed XML ({exc})") from None
+    if _local(root.tag) != "SASroot":
+        raise InputError(f"{path}: the root element is <{_local(root.tag)}>, not <SASroot>; "
+                         "not a canSAS 1-D XML file")
+    blocks = [(entry, data) for entry in _xml_children(root, "SASentry")
+              for data in _xml_children(entry, "SASdata")]
+    if not blocks:
+        raise InputError(f"{path}: no <SASentry><SASdata> block; the file holds no curve")
+    return blocks
+
+
+def _xml_column(path: Path, rows: list[Any], name: str, required: bool
+                ) -> tuple[np.ndarray | None, str | None]:
+    """Values and unit of the ``name`` element of every ``<Idata>`` row."""
+    values, unit_set = [], set()
+    for k, row in enumerate(rows):
+        found = _xml_children(row, name)
+        if not found:
+            if required:
+                raise InputError(f"{path}: <Idata> row {k} has no <{name}>; every row needs "
+                                 "Q, I and Idev")
+            return None, None
+        try:
+            values.append(float((found[0].text or "").strip()))
+        except ValueError:
+            raise InputError(f"{path}: <{name}> of <Idata> row {k} is not a number: "
+                             f"{found[0].text!r}") from None
+        unit_set.add(found[0].get("unit", "").strip())
+    if len(unit_set) > 1:
+        raise InputError(f"{path}: <{name}> elements use several units {sorted(unit_set)}")
+    unit = unit_set.pop() if unit_set else ""
+    return np.asarray(values, dtype=np.float64), (unit or None)
+
+
+def _xml_metadata(entry: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key, tag in (("title", "Title"), ("run", "Run")):
+        text = _xml_text(entry, tag)
+        if text:
+            meta[key] = text
+    if entry.get("name"):
+        meta["entry"] = entry.get("name")
+    for sample in _xml_children(entry, "SASsample")[:1]:
+        if _xml_text(sample, "ID"):
+            meta["sample"] = _xml_text(sample, "ID")
+        for key, tag in (("transmission", "transmission"), ("temperature_c", "temperature")):
+            text = _xml_text(sample, tag)
+            if text:
+                try:
+                    meta[key] = float(text)
+                except ValueError:
+                    logger.debug("canSAS XML <%s> %r is not a number; ignored", tag, text)
+        found = _xml_children(sample, "thickness")
+        if found and found[0].text:
+            try:
+                meta["thickness_cm"] = float(units.length_to_m(float(found[0].text),
+                                                               found[0].get("unit", "mm"))) * 100
+            except (ValueError, InputError):
+                logger.debug("canSAS XML thickness %r not understood; ignored", found[0].text)
+    return meta
+
+
+def read_cansas_xml(path: Path, block: int | None = None) -> dict[str, Any]:
+    """One ``<SASdata>`` block of a canSAS 1-D XML file (v1.0 / v1.1), as arrays and units.
+
+    Parameters
+    ----------
+    path : Path
+        The XML file (only read, with :mod:`xml.etree.ElementTree`).
+    block : int, optional
+        Index of the SASdata block over all SASentry elements in document order (default 0;
+        logged when the file has several).
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`RawCurve`: ``q``, ``intensity``, ``sigma`` (``Idev``),
+        ``q_resolution`` (``Qdev``, or None), the ``unit`` attributes of Q and I, and metadata
+        (title, run, sample transmission/thickness/temperature; ``slit_length_per_nm`` when the
+        block gives ``dQl``: slit smearing is not modelled by this package).
+    """
+    blocks = _xml_blocks(path)
+    index = 0 if block is None else block
+    if not 0 <= index < len(blocks):
+        raise InputError(f"{path}: SASdata block {index} does not exist; the file has "
+                         f"{len(blocks)} (use ::0 to ::{len(blocks) - 1})")
+    if block is None and len(blocks) > 1:
+        logger.info("%s: %d SASdata blocks; reading block 0 (pick another with "
+                    "'%s::N')", path, len(blocks), path)
+    entry, data = blocks[index]
+    rows = _xml_children(data, "Idata")
+    if not rows:
+        raise InputError(f"{path}: SASdata block {index} has no <Idata> rows")
+    q, q_unit = _xml_column(path, rows, "Q", True)
+    intensity, i_unit = _xml_column(path, rows, "I", True)
+    sigma, _ = _xml_column(path, rows, "Idev", False)
+    dq, dq_unit = _xml_column(path, rows, "Qdev", False)
+    if dq is not None and dq_unit and q_unit and dq_unit != q_unit:
+        dq = dq * _q_factor(path, dq_unit, "<Qdev>") / _q_factor(path, q_unit, "<Q>")
+    metadata = _xml_metadata(entry)
+    slit, slit_unit = _xml_column(path, rows, "dQl", False)
+    if slit is not None:
+        factor = _q_factor(path, slit_unit or q_unit or "1/nm", "<dQl>")
+        metadata["slit_length_per_nm"] = float(slit[0]) * factor
+        logger.warning("%s: SASdata block %d is slit-smeared (dQl); slit smearing is not "
+                       "modelled, fits of this block are approximate", path, index)
+    return {"q": q, "intensity": intensity, "sigma": sigma, "q_resolution": dq,
+            "q_unit": q_unit, "intensity_unit": i_unit, "metadata": metadata,
+            "rows": np.arange(q.size), "row_name": "Idata row"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,14 +597,16 @@ def _drop_invalid(path: Path, raw: RawCurve, columns: list[np.ndarray], drop: bo
         steps.append(Step("drop_masked", {"n_dropped": n_masked}))
         columns = [c[keep] for c in columns]
         raw.rows = (raw.rows if raw.rows is not None else np.arange(keep.size))[keep]
-    q, intensity, sigma = columns
+    q, intensity, sigma = columns[:3]
     with np.errstate(invalid="ignore"):
         bad = ~(np.isfinite(q) & np.isfinite(intensity) & np.isfinite(sigma) & (sigma > 0))
+        if len(columns) > 3:
+            bad |= ~(np.isfinite(columns[3]) & (columns[3] >= 0))
     n_bad = int(bad.sum())
     if not n_bad:
         return columns, steps
-    what = (f"{n_bad} of {bad.size} points have sigma <= 0 or a non-finite q, I or sigma "
-            f"({_rows_text(raw, bad)})")
+    what = (f"{n_bad} of {bad.size} points have sigma <= 0, dq < 0 or a non-finite q, I, "
+            f"sigma or dq ({_rows_text(raw, bad)})")
     if not drop:
         raise InputError(f"{path}: {what}; correct the file or pass drop_invalid=True to drop "
                          "those points")
@@ -446,34 +614,60 @@ def _drop_invalid(path: Path, raw: RawCurve, columns: list[np.ndarray], drop: bo
         raise InputError(f"{path}: {what}; no valid point is left")
     logger.warning("%s: dropped %s", path, what)
     steps.append(Step("drop_invalid", {"n_dropped": n_bad,
-                                       "reason": "sigma <= 0 or non-finite q, I or sigma"}))
+                                       "reason": "sigma <= 0, dq < 0 or non-finite values"}))
     raw.rows = raw.rows[~bad] if raw.rows is not None else None
     return [c[~bad] for c in columns], steps
 
 
-def _sort_q(path: Path, raw: RawCurve, columns: list[np.ndarray]
+def _sort_q(path: Path, raw: RawCurve, columns: list[np.ndarray], merge: bool = False
             ) -> tuple[list[np.ndarray], list[Step]]:
-    """Sort by increasing q (logged); refuse a q value given twice."""
+    """Sort by increasing q (logged); refuse (or merge) a q value given twice."""
     q = columns[0]
     if q.size < 2 or np.all(np.diff(q) > 0):
         return columns, []
     order = np.argsort(q, kind="stable")
     ordered = q[order]
     same = np.flatnonzero(np.diff(ordered) == 0)
-    if same.size:
+    if same.size and not merge:
         twice = np.zeros(q.size, dtype=bool)
         twice[order[same[0]:same[0] + 2]] = True
         raise InputError(f"{path}: q = {float(ordered[same[0]])!r} 1/nm occurs more than once "
-                         f"({_rows_text(raw, twice)}); merge or remove duplicated points")
-    logger.warning("%s: q is not increasing; sorted the %d points by q", path, q.size)
-    return [c[order] for c in columns], [Step("sort_q", {})]
+                         f"({_rows_text(raw, twice)}); merge or remove duplicated points, or "
+                         "pass merge_duplicates=True (--merge-duplicates) to merge them")
+    steps = []
+    if not np.all(np.diff(q) >= 0):
+        logger.warning("%s: q is not increasing; sorted the %d points by q", path, q.size)
+        steps.append(Step("sort_q", {}))
+    columns = [c[order] for c in columns]
+    if same.size:
+        columns, step = _merge_duplicates(path, columns)
+        steps.append(step)
+    return columns, steps
+
+
+def _merge_duplicates(path: Path, columns: list[np.ndarray]) -> tuple[list[np.ndarray], Step]:
+    """Merge points of equal q (sorted columns q, I, sigma[, dq]); see the module docstring."""
+    q = columns[0]
+    starts = np.flatnonzero(np.r_[True, np.diff(q) > 0])
+    weight = 1.0 / columns[2] ** 2
+    total = np.add.reduceat(weight, starts)
+    merged = [q[starts], np.add.reduceat(weight * columns[1], starts) / total,
+              1.0 / np.sqrt(total)]
+    if len(columns) > 3:
+        merged.append(np.sqrt(np.add.reduceat(weight * columns[3] ** 2, starts) / total))
+    n_merged = q.size - starts.size
+    logger.warning("%s: merged %d point(s) with a q given twice", path, n_merged)
+    return merged, Step("merge_duplicates", {"n_merged": int(n_merged),
+                                             "rule": "inverse-variance weighted mean"})
 
 
 def to_curve(path: Path, raw: RawCurve, *, q_unit: str | None = None,
              intensity_unit: str | None = None, sigma: Callable[..., Any] | None = None,
-             sigma_rel: float | None = None, drop_invalid: bool = False) -> Curve:
+             sigma_rel: float | None = None, drop_invalid: bool = False,
+             merge_duplicates: bool = False) -> Curve:
     """Convert units, set or check uncertainties, order by q and build the :class:`Curve`."""
-    q = raw.q * _resolve_q(path, raw, q_unit)
+    q_factor = _resolve_q(path, raw, q_unit)
+    q = raw.q * q_factor
     i_unit, i_factor = _resolve_intensity(path, raw, intensity_unit)
     intensity = raw.intensity * i_factor
     steps = list(raw.provenance)
@@ -489,11 +683,22 @@ def to_curve(path: Path, raw: RawCurve, *, q_unit: str | None = None,
     else:
         errors, step = _assumed_sigma(path, q, intensity, sigma, sigma_rel)
         steps.append(step)
-    columns, dropped = _drop_invalid(path, raw, [q, intensity, errors], drop_invalid)
-    columns, ordered = _sort_q(path, raw, columns)
+    columns = [q, intensity, errors]
+    dq = raw.q_resolution
+    if dq is not None and np.shape(dq) != np.shape(q):
+        raise InputError(f"{path}: the q resolution has {np.size(dq)} values for {q.size} "
+                         "points")
+    if dq is not None and np.all(np.asarray(dq) == 0):
+        logger.info("%s: the q resolution is 0 everywhere; treated as absent", path)
+        dq = None
+    if dq is not None:
+        columns.append(np.asarray(dq, dtype=np.float64) * q_factor)
+    columns, dropped = _drop_invalid(path, raw, columns, drop_invalid)
+    columns, ordered = _sort_q(path, raw, columns, merge_duplicates)
     try:
-        return Curve(*columns, q_unit="1/nm", intensity_unit=i_unit, metadata=raw.metadata,
-                     provenance=(*steps, *dropped, *ordered))
+        return Curve(*columns[:3], q_unit="1/nm", intensity_unit=i_unit, metadata=raw.metadata,
+                     provenance=(*steps, *dropped, *ordered),
+                     q_resolution=columns[3] if len(columns) > 3 else None)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
 
@@ -502,25 +707,44 @@ def to_curve(path: Path, raw: RawCurve, *, q_unit: str | None = None,
 # public API
 
 
-def _read_raw(path: Path, fmt: str) -> RawCurve:
+def _read_raw(path: Path, fmt: str, block: int | None = None) -> RawCurve:
+    if block is not None and fmt != "cansas_xml":
+        raise InputError(f"{path}: '::{block}' picks a SASdata block of a canSAS XML file; "
+                         f"this is a {fmt} file")
     if fmt == "text":
         return read_text(path)
     if fmt == "pdh":
         return read_pdh(path)
     if fmt == "nxcansas":
         return RawCurve(**read_nxcansas(path))
+    if fmt == "cansas_xml":
+        return RawCurve(**read_cansas_xml(path, block))
     raise InputError(f"{path}: fmt={fmt!r} is not one of {FORMATS}")
+
+
+def _split_block(path: str | Path) -> tuple[Path, int | None]:
+    """``"file.xml::2"`` -> (Path("file.xml"), 2); other paths -> (Path, None)."""
+    text = str(path)
+    base, sep, tail = text.rpartition("::")
+    if not sep or Path(text).exists():
+        return Path(text), None
+    if not re.fullmatch(r"\d+", tail.strip()):
+        raise InputError(f"{text}: '::{tail}' must be the index (0, 1, ...) of a SASdata block "
+                         "of a canSAS XML file")
+    return Path(base), int(tail)
 
 
 def read_curve(path: str | Path, q_unit: str | None = None, intensity_unit: str | None = None,
                *, sigma: Callable[..., Any] | None = None, sigma_rel: float | None = None,
-               drop_invalid: bool = False, fmt: str | None = None) -> Curve:
-    """Read a 1-D curve from column text, Anton Paar PDH or NXcanSAS HDF5.
+               drop_invalid: bool = False, fmt: str | None = None,
+               merge_duplicates: bool = False) -> Curve:
+    """Read a 1-D curve from column text, Anton Paar PDH, NXcanSAS HDF5 or canSAS XML.
 
     Parameters
     ----------
     path : str or Path
         The file; its format comes from the suffix and content (see the module docstring).
+        ``"file.xml::N"`` reads SASdata block N of a canSAS XML file.
     q_unit : str, optional
         Unit of q in the file ("1/nm", "1/A", ...) when the file does not state it. If the file
         states a different unit, InputError is raised. Text files stating none default to
@@ -535,8 +759,10 @@ def read_curve(path: str | Path, q_unit: str | None = None, intensity_unit: str 
         For files without an uncertainty column: sigma = ``sigma_rel * |I|``.
     drop_invalid : bool
         Drop points with sigma <= 0 or non-finite values (logged) instead of refusing the file.
-    fmt : {"text", "pdh", "nxcansas"}, optional
+    fmt : {"text", "pdh", "nxcansas", "cansas_xml"}, optional
         Force the format instead of guessing it.
+    merge_duplicates : bool
+        Merge points whose q occurs twice (see the module docstring) instead of refusing them.
 
     Returns
     -------
@@ -549,13 +775,14 @@ def read_curve(path: str | Path, q_unit: str | None = None, intensity_unit: str 
     InputError
         Missing file, unknown format, bad content; the message names the file and the fix.
     """
-    path = Path(path)
+    path, block = _split_block(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found" if not path.exists() else
                          f"{path}: is a folder, not a curve file")
-    raw = _read_raw(path, fmt or sniff_format(path))
+    raw = _read_raw(path, fmt or sniff_format(path), block)
     return to_curve(path, raw, q_unit=q_unit, intensity_unit=intensity_unit, sigma=sigma,
-                    sigma_rel=sigma_rel, drop_invalid=drop_invalid)
+                    sigma_rel=sigma_rel, drop_invalid=drop_invalid,
+                    merge_duplicates=merge_duplicates)
 
 
 def _write_format(path: Path, fmt: str | None) -> str:

@@ -93,12 +93,15 @@ BLOCK_DECODER = _block_decoder(_LIBRARY)
 class CompressedFrames:
     """Bitshuffle-LZ4 frames as stored, with the position of every block.
 
-    ``payload[offsets[j, b]]`` is block b of frame j (layout in ``saxs_kernels.bitshuffle``).
+    ``payload[offsets[j, b]]`` is block b of frame j (layout in ``saxs_kernels.bitshuffle``);
+    ``decoder`` holds the addresses of the library's block functions (:data:`BLOCK_DECODER`)
+    that the decoding kernels call, so that processing need not import this module.
     """
 
     payload: np.ndarray
     offsets: np.ndarray
     block_elems: int
+    decoder: tuple[int, int] | None = None
 
 
 def is_bitshuffle_lz4_per_frame(dataset: h5py.Dataset) -> bool:
@@ -201,4 +204,4 @@ def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
     if bad >= 0:
         raise OSError(f"chunk {indices[bad]} is truncated or corrupt: its LZ4 blocks do not "
                       f"fill its {sizes[bad]} bytes")
-    return CompressedFrames(payload, offsets, block_elems)
+    return CompressedFrames(payload, offsets, block_elems, BLOCK_DECODER)

@@ -36,7 +36,8 @@ def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = 
                 geometry: Geometry | None = None, scalers: str | os.PathLike | None = "auto",
                 monitor_correction: str = "none",
                 header_overrides: Mapping[str, object] | None = None,
-                require_geometry: bool = True) -> FrameStack:
+                require_geometry: bool = True,
+                monitor: float | np.ndarray | list | None = None) -> FrameStack:
     """Open a detector file read-only as a lazy stack of frames.
 
     Parameters
@@ -57,6 +58,9 @@ def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = 
         Header keys that replace the file's (as dahu's job inputs do).
     require_geometry : bool
         Raise if no geometry can be made (default). False leaves ``geometry=None``.
+    monitor : number or array, optional
+        The transmitted-flux monitor (I1) given directly: one value for every frame or one
+        per frame; it replaces the scaler file's and the header's.
 
     Returns
     -------
@@ -81,9 +85,26 @@ def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = 
         monitors = monitors_from_header(header)
     geometry = _geometry(header, source.frame_shape, path, poni, geometry,
                          require=require_geometry)
+    if monitor is not None:
+        monitors = Monitors(monitors.i0, _given_monitor(monitor, source.n_frames, path),
+                            monitors.exposure_time_s, monitors.timestamps_s, "given")
     return FrameStack(source=source, header=header, geometry=geometry, monitor_i0=monitors.i0,
                       monitor_i1=monitors.i1, exposure_time_s=monitors.exposure_time_s,
                       timestamps_s=monitors.timestamps_s)
+
+
+def _given_monitor(monitor, n_frames: int, path: Path) -> np.ndarray:
+    try:
+        values = np.array(monitor, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: monitor {monitor!r} is not a number or an array of numbers"
+                         ) from None
+    if values.size == 1:
+        values = np.full(n_frames, values[0])
+    if values.size != n_frames:
+        raise InputError(f"{path}: the monitor has {values.size} values for {n_frames} frames; "
+                         "give one value, or one per frame")
+    return values
 
 
 def _geometry(header: Header, shape: tuple[int, int], path: Path, poni, geometry, *,
@@ -125,7 +146,8 @@ def _open_hdf5(path: Path, dataset: str | None, scalers, correction: str, overri
     if monitors.timestamps_s is None and extras["time_of_frame"] is not None:
         start = header.number("HMStartEpoch", default=0.0)
         tof = extras["time_of_frame"]
-        if tof.size == source.n_frames:
+        # a time axis only if it moves (LIMA writes zeros when it does not know the times)
+        if tof.size == source.n_frames and (tof.size == 1 or np.all(np.diff(tof) > 0)):
             monitors = Monitors(monitors.i0, monitors.i1, monitors.exposure_time_s,
                                 tof + start, monitors.origin)
     return source, header, monitors

@@ -6,9 +6,10 @@ Layout written (NXcanSAS 1.1 application definition, NeXus NIAC)::
     sasentry01                 NXentry  @canSAS_class=SASentry @version=1.1 @default=sasdata01
         definition = "NXcanSAS", title, run
         sasdata01              NXdata   @canSAS_class=SASdata @signal=I @I_axes=Q @Q_indices=0
-            Q    @units=1/nm
+            Q    @units=1/nm (@resolutions=Qdev @resolutions_description=Gaussian if known)
             I    @units=1/cm|arbitrary @uncertainties=Idev
             Idev @units as I
+            Qdev @units=1/nm (optional): sd of the Gaussian q resolution
         sassample              NXsample @canSAS_class=SASsample: name, temperature, thickness, ...
         sasprocess01           NXprocess @canSAS_class=SASprocess: name="saxs", date, description
             saxs_metadata      NXnote   @canSAS_class=SASnote: type=application/json, data
@@ -31,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from saxs import __version__
+from saxs import __version__, units
 from saxs.curve import Curve, Step, frozen_mapping, provenance_from_json, provenance_to_json
 from saxs.errors import InputError
 from saxs.io.hdf5util import open_readonly
@@ -119,6 +120,11 @@ def _write_sasdata(entry: h5py.Group, curve: Curve) -> None:
     _set_attrs(intensity, units=i_unit, uncertainties="Idev", long_name=f"I ({i_unit})")
     sigma = group.create_dataset("Idev", data=curve.sigma)
     _set_attrs(sigma, units=i_unit, long_name=f"sigma of I ({i_unit})")
+    if curve.q_resolution is not None:
+        _set_attrs(q, resolutions="Qdev", resolutions_description="Gaussian")
+        dq = group.create_dataset("Qdev", data=curve.q_resolution)
+        _set_attrs(dq, units="1/nm",
+                   long_name="standard deviation of the Gaussian q resolution (1/nm)")
 
 
 def _number(value: Any) -> float | None:
@@ -306,6 +312,7 @@ def _read_arrays(group: h5py.Group, path: Path) -> dict[str, Any]:
                              f"{i_ds.name} has {i_ds.shape[0]}")
         sigma = np.asarray(dev_ds[()], dtype=np.float64)
     arrays = {
+        "q_resolution": _resolution(group, q_ds, path),
         "q": np.asarray(q_ds[()], dtype=np.float64),
         "intensity": np.asarray(i_ds[()], dtype=np.float64),
         "sigma": sigma,
@@ -317,6 +324,37 @@ def _read_arrays(group: h5py.Group, path: Path) -> dict[str, Any]:
         # NXcanSAS 1.1: mask values true (non-zero) mark points to ignore.
         arrays["mask"] = np.asarray(group[mask_name][()], dtype=bool).ravel()
     return arrays
+
+
+def _resolution(group: h5py.Group, q_ds: h5py.Dataset, path: Path) -> np.ndarray | None:
+    """The Gaussian q resolution (``Q@resolutions``, else ``Qdev``) in the unit of Q, or None.
+
+    Only a 1-D resolution dataset of Q's length is read (NXcanSAS also allows slit lengths
+    ``dQl``/``dQw``, which this package does not model; they are ignored with a log line).
+    """
+    names = [n.strip() for n in attr_text(q_ds, "resolutions").split(",") if n.strip()]
+    name = next((n for n in names if n not in ("dQl", "dQw")), None)
+    if name is None:
+        if names:
+            logger.warning("%s: Q@resolutions names %s (slit smearing), which is not modelled; "
+                           "ignored", path, names)
+            return None
+        name = "Qdev" if "Qdev" in group else None
+    if name is None:
+        return None
+    ds = _vector(group, name, path)
+    if ds.shape != q_ds.shape:
+        raise InputError(f"{path}: {ds.name} has {ds.shape[0]} values but {q_ds.name} has "
+                         f"{q_ds.shape[0]}")
+    values = np.asarray(ds[()], dtype=np.float64)
+    q_unit, dq_unit = attr_text(q_ds, "units"), attr_text(ds, "units")
+    if q_unit and dq_unit and q_unit != dq_unit:
+        try:
+            values = values * units.q_to_per_nm(1.0, dq_unit) / units.q_to_per_nm(1.0, q_unit)
+        except InputError:
+            raise InputError(f"{path}: {ds.name}@units {dq_unit!r} differs from Q's "
+                             f"{q_unit!r} and is not a known q unit") from None
+    return values
 
 
 def _read_note(entry: h5py.Group, name: str) -> str | None:
@@ -366,7 +404,8 @@ def read_nxcansas(path: Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``q``, ``intensity``, ``sigma`` (None when the file has no uncertainty), ``q_unit`` and
+        ``q``, ``intensity``, ``sigma`` (None when the file has no uncertainty),
+        ``q_resolution`` (Qdev in the unit of Q, None when absent), ``q_unit`` and
         ``intensity_unit`` (the ``@units`` text, or None), ``metadata``, ``provenance`` and
         optionally ``mask`` (True = point to drop).
 

@@ -24,12 +24,13 @@ _LAZY = {
     "SimulatedStack": "saxs.simulate.measurement", "simulate_stack": "saxs.simulate.measurement",
     "Scenario": "saxs.simulate.scenario", "load_scenario": "saxs.simulate.scenario",
     "scenario_from_dict": "saxs.simulate.scenario",
+    "simulate_calibrant": "saxs.simulate.calibrant", "CalibrantFrame": "saxs.simulate.calibrant",
 }
 
 __all__ = [
-    "Beam", "Beamstop", "BeamtimeFiles", "DetectorModel", "Layer", "Outliers",
+    "Beam", "Beamstop", "BeamtimeFiles", "CalibrantFrame", "DetectorModel", "Layer", "Outliers",
     "Scenario", "SimulatedStack", "load_scenario", "scenario_from_dict",
-    "simulate_measurement", "simulate_stack", "write_beamtime",
+    "simulate_calibrant", "simulate_measurement", "simulate_stack", "write_beamtime",
 ]
 
 
