@@ -77,6 +77,9 @@ def _droplet_parameters(specs) -> dict[str, str]:
     return names
 
 
+@pytest.mark.xfail(reason="a single-contrast core-shell fit of the drop-contrast file drives the "
+                   "shell thickness to 0 (core and shell are not separable at one contrast); "
+                   "needs the simultaneous fit over the three AOT contrasts", strict=True)
 def test_aot_core_shell_droplets(examples):
     """Core-shell spheres fitted to the drop contrast (D2O core + AOT shell against oil).
 
