@@ -206,8 +206,10 @@ def test_side_by_side_with_mcsas3(shared_dir):
         pytest.skip("McSAS3 peer venv not installed (../shared/peers/SETUP.md)")
     from saxs_pipelines.bench import MC_CURVE, run_mc, run_peer
 
-    theirs = run_peer(peer, MC_CURVE, 10, 300, 1.0)["histogram"]
-    ours = run_mc(str(MC_CURVE), 10, 300, 1.0)
+    run = {"n_rep": 10, "n_contrib": 300, "conv_crit": 1.0, "model": "sphere",
+           "length_nm": 0.0, "r_min": 0.3, "r_max": 5.0}
+    theirs = run_peer(peer, MC_CURVE, run)["histogram"]
+    ours = run_mc(str(MC_CURVE), run)
     np.testing.assert_allclose(ours["bin_edges"], theirs["bin_edges"], rtol=1e-9)
     a, sa = np.array(ours["volume_fraction"]), np.array(ours["volume_fraction_std"])
     b, sb = np.array(theirs["volume_fraction_mean"]), np.array(theirs["volume_fraction_std"])
