@@ -187,6 +187,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """``saxs analyze``: series findings from Monte Carlo result files."""
     import saxs  # noqa: PLC0415
     from saxs.errors import InputError  # noqa: PLC0415
+    from saxs.montecarlo import monodisperse_width  # noqa: PLC0415
     from saxs_pipelines.series import csv_text, write_text  # noqa: PLC0415
 
     curves = [saxs.read_curve(p) for p in args.results]
@@ -206,29 +207,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         found = saxs.find_quantized_steps(
             [saxs.read_distribution(args.results[k]) for k in order],
-            [values[k] for k in order], variable_name=args.variable, samples=names)
+            [values[k] for k in order], variable_name=args.variable, samples=names,
+            resolution=monodisperse_width)
     print(found.report())
     if args.output:
         write_text(args.output, csv_text(found.table()), overwrite=args.overwrite)
         print(f"table: {args.output}")
     return EXIT_OK
-
-
-def _assignments(items: list[str] | None, option: str) -> dict[str, float]:
-    """``["length_nm=20", ...]`` -> {"length_nm": 20.0}; InputError naming a bad item."""
-    from saxs.errors import InputError  # noqa: PLC0415
-
-    values: dict[str, float] = {}
-    for item in items or []:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            raise InputError(f"{option} {item!r}: write NAME=VALUE, e.g. {option} length_nm=20")
-        try:
-            values[name] = float(text)
-        except ValueError:
-            raise InputError(f"{option} {item!r}: {text.strip()!r} is not a number") from None
-    return values
 
 
 def _fit_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -253,8 +238,9 @@ def _fit_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def _fit_model(args: argparse.Namespace):
     from saxs import fitting  # noqa: PLC0415
+    from saxs_pipelines.config import parse_assignments  # noqa: PLC0415
 
-    fixed = _assignments(args.param, "--param")
+    fixed = parse_assignments(args.param, "--param")
     kwargs = {} if args.contrast is None else {"contrast_per_cm2": args.contrast}
     model = fitting.model(args.model, distribution=args.distribution, **kwargs, **fixed)
     if args.background == "flat":
@@ -264,6 +250,7 @@ def _fit_model(args: argparse.Namespace):
 
 def _fit_params(args: argparse.Namespace, model):
     from saxs.errors import InputError  # noqa: PLC0415
+    from saxs_pipelines.config import parse_assignments  # noqa: PLC0415
 
     params = model.make_params()
     for option, names in (("--free", args.free), ("--fix", args.fix)):
@@ -272,7 +259,7 @@ def _fit_params(args: argparse.Namespace, model):
                 raise InputError(f"{option} {name}: unknown parameter; the model has "
                                  f"{list(params)}")
             params[name].vary = option == "--free"
-    for name, value in _assignments(args.init, "--init").items():
+    for name, value in parse_assignments(args.init, "--init").items():
         if name not in params:
             raise InputError(f"--init {name}: unknown parameter; the model has {list(params)}")
         params[name].value = value

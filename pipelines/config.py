@@ -169,18 +169,18 @@ def mc_config(settings: dict[str, Any], overrides: dict[str, Any] | None = None)
     return MCConfig.from_dict(values, where="configuration section 'mc'")
 
 
-def parse_assignments(items: list[str], flag: str) -> dict[str, float]:
+def parse_assignments(items: list[str] | None, flag: str) -> dict[str, float]:
     """``["length_nm=20", ...]`` -> ``{"length_nm": 20.0}``; InputError naming the flag."""
     out: dict[str, float] = {}
-    for item in items:
+    for item in items or []:
         name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise InputError(f"{flag} {item!r}: write NAME=VALUE, e.g. {flag} length_nm=20")
         try:
-            number = float(value)
+            out[name] = float(value)
         except ValueError:
-            number = None
-        if not sep or not name.strip() or number is None:
-            raise InputError(f"{flag} {item!r}: expected NAME=NUMBER, e.g. length_nm=20")
-        out[name.strip()] = number
+            raise InputError(f"{flag} {item!r}: {value.strip()!r} is not a number") from None
     return out
 
 

@@ -20,7 +20,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zlib import crc32
 
 import numpy as np
@@ -31,8 +31,23 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
 from saxs.errors import InputError
 
-if TYPE_CHECKING:
-    from saxs.geometry import Geometry
+
+class Geometry(Protocol):
+    """What this module reads of a geometry (:class:`saxs.geometry.Geometry` is one; it must be
+    hashable, integrators are cached per geometry). Lengths in m, angles in rad."""
+
+    shape: tuple[int, int]
+    pixel1_m: float
+    pixel2_m: float
+    distance_m: float
+    poni1_m: float
+    poni2_m: float
+    rot1_rad: float
+    rot2_rad: float
+    rot3_rad: float
+    wavelength_m: float
+
+    def __hash__(self) -> int: ...
 
 #: The radial unit of every integration (q in 1/nm).
 UNIT = "q_nm^-1"

@@ -74,9 +74,10 @@ def subtract(sample: Curve, blank: Curve, solvent_volume_fraction: float = 1.0,
     sigma = np.hypot(sample.sigma, factor * b_sig)
     meta = {**sample.metadata, "blank": _name(blank),
             "solvent_volume_fraction": solvent_volume_fraction, "blank_scale": scale}
+    dq = None if sample.q_resolution is None else sample.q_resolution[keep]
     out = Curve(q=sample.q[keep], intensity=intensity[keep], sigma=sigma[keep],
                 intensity_unit=sample.intensity_unit, metadata=meta,
-                provenance=sample.provenance)
+                provenance=sample.provenance, q_resolution=dq)
     return out.with_step("subtract", blank=_name(blank),
                          solvent_volume_fraction=solvent_volume_fraction, scale=scale,
                          interpolated=not bool(keep.all()) or interpolate,

@@ -39,7 +39,8 @@ from saxs.curve import Curve
 from saxs.errors import InputError
 from saxs.models.constants import DEFAULT_CONTRAST_PER_CM2
 from saxs.models.distributions import Species, species_intensity, spheres_intensity
-from saxs.models.formfactor import FormFactor, form_factor, known_models
+from saxs.models.formfactor import FormFactor
+from saxs.models.registry import form_factor, known_models
 
 logger = logging.getLogger(__name__)
 

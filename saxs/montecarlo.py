@@ -25,7 +25,8 @@ import numpy as np
 from saxs.curve import Curve
 from saxs.errors import InputError
 from saxs.models.constants import DEFAULT_CONTRAST_PER_CM2 as CDSE_ODE_CONTRAST_PER_CM2
-from saxs.models.formfactor import FormFactor, form_factor, known_models
+from saxs.models.formfactor import FormFactor
+from saxs.models.registry import form_factor, known_models
 from saxs.populations import Population, find_populations
 from saxs.sizedist import SizeDistribution
 

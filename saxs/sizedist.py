@@ -29,7 +29,8 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.models.constants import NM3_TO_CM3
-from saxs.models.formfactor import FormFactor, form_factor
+from saxs.models.formfactor import FormFactor
+from saxs.models.registry import form_factor
 
 #: The shape of results written before shapes were stored.
 SPHERE_MODEL = {"model": "sphere", "size_parameter": "radius_nm", "parameters": {}}

@@ -102,3 +102,14 @@ def test_scale_factor_needs_overlap():
     b = _curve([1.0, 1.0, 1.0], [0.1] * 3, q=np.array([0.1, 0.2, 0.3]))
     with pytest.raises(InputError, match="fewer than 3"):
         saxs.absolute_scale_factor(a, b, 0.1)
+
+
+def test_subtraction_keeps_the_sample_q_resolution():
+    """The sample's dq follows the points kept (also when the blank covers only part of q)."""
+    q = np.linspace(0.1, 3.0, 5)
+    sample = Curve(q, [5.0, 4.0, 3.0, 2.0, 1.0], [0.1] * 5, intensity_unit="1/cm",
+                   q_resolution=0.01 * q)
+    blank = _curve([1.0, 1.0, 1.0], [0.1] * 3, q=np.linspace(0.1, 2.0, 3))
+    out = saxs.subtract(sample, blank, interpolate=True)
+    np.testing.assert_allclose(out.q_resolution, 0.01 * out.q)
+    assert out.q.size == 3

@@ -92,7 +92,7 @@ def test_aot_core_shell_droplets(examples):
     """
     if "core_shell_sphere" not in known_models():
         pytest.skip("built-in core_shell_sphere not available yet")
-    from saxs.models.formfactor import BUILTIN
+    from saxs.models.registry import BUILTIN
 
     specs = BUILTIN["core_shell_sphere"].PARAMETERS
     names = _droplet_parameters(specs)

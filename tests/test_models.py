@@ -12,7 +12,7 @@ from scipy import integrate
 
 from saxs.errors import InputError
 from saxs.models import constants, form_factor
-from saxs.models.distributions import Species, spheres_intensity
+from saxs.models.distributions import Species, species_intensity, spheres_intensity
 from saxs.simulate import models
 from saxs.simulate.models import (
     BraggPeak,
@@ -418,7 +418,7 @@ def test_xray_sld_rejects_bad_input(formula, density, energy, match):
 @pytest.mark.parametrize("shape", ["gaussian", "lognormal", "schulz"])
 def test_species_weights_normalised_and_mean_right(shape):
     species = Species(2.0, 1e-3, 0.1, shape, "volume")
-    radii, weights = species.radius_grid(q_max_nm=5.0)
+    _, weights = species.radius_grid(q_max_nm=5.0)
     assert weights.sum() == pytest.approx(1.0, abs=1e-14)
     mean, sd = species.volume_weighted_stats()
     centre = 2.0 if shape != "lognormal" else 2.0 * math.exp(0.5 * 0.1**2)
@@ -448,3 +448,13 @@ def test_species_of_another_shape_uses_its_volume():
 def test_schulz_width_must_be_below_one():
     with pytest.raises(InputError, match="schulz"):
         Species(1.0, 1e-3, 1.2, "schulz")
+
+
+@pytest.mark.parametrize("rel_width", [1e-3, 1e-4, 1e-6])
+def test_narrow_schulz_tends_to_the_gaussian(rel_width):
+    """A Schulz distribution narrower than the old probe grid's spacing (sd/mean 1e-4 used to
+    raise a bare ValueError) is integrated, and equals the Gaussian of the same width."""
+    q = np.geomspace(0.1, 5.0, 50)
+    schulz = species_intensity(q, [Species(2.0, 1e-3, rel_width, "schulz")])
+    gauss = species_intensity(q, [Species(2.0, 1e-3, rel_width, "gaussian")])
+    np.testing.assert_allclose(schulz, gauss, rtol=1e-5)

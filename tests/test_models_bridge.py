@@ -21,7 +21,7 @@ from sasmodels import direct_model  # noqa: E402
 from saxs.errors import InputError  # noqa: E402
 from saxs.models import bridge, shapes  # noqa: E402
 from saxs.models.bridge import SasmodelsFormFactor, check_model, sasmodel  # noqa: E402
-from saxs.models.formfactor import form_factor  # noqa: E402
+from saxs.models.registry import form_factor  # noqa: E402
 
 Q_NM = np.geomspace(0.01, 10.0, 50)
 SIZES_NM = np.array([0.3, 1.0, 2.7, 8.0, 25.0])
@@ -177,8 +177,7 @@ def test_pickle_round_trip(shape):
 
 
 @pytest.mark.parametrize(("name", "kwargs", "match"), [
-    ("no_such_model", {}, (r"unknown model 'no_such_model'.*core_shell_sphere, cylinder.*"
-                           r"any 1-D sasmodels model")),
+    ("no_such_model", {}, r"unknown model 'no_such_model': not one of the \d+ models of sasmodels"),
     ("hardsphere", {}, r"sasmodels:hardsphere is a structure factor"),
     ("guinier", {}, r"sasmodels:guinier has no volume parameter"),
     ("cylinder", {"size": "width", "length_nm": 2.0},
@@ -201,6 +200,12 @@ def test_pickle_round_trip(shape):
 def test_bad_inputs(name, kwargs, match):
     with pytest.raises(InputError, match=match):
         sasmodel(name, **kwargs)
+
+
+def test_unknown_name_lists_the_builtin_shapes():
+    with pytest.raises(InputError, match=(r"unknown model 'no_such_model': the built-in shapes "
+                                          r"are core_shell_sphere, cylinder.*any 1-D sasmodels")):
+        form_factor("no_such_model")
 
 
 def test_two_dimensional_only_model_is_rejected():

@@ -25,7 +25,8 @@ from scipy import integrate, special
 
 from saxs.errors import InputError
 from saxs.models import shapes
-from saxs.models.formfactor import Sphere, form_factor, known_models, sphere_volume_nm3
+from saxs.models.formfactor import Sphere, sphere_volume_nm3
+from saxs.models.registry import form_factor, known_models
 from saxs_kernels.sphere import sphere_form_factor
 
 pytest.importorskip("sasmodels")

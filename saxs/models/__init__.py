@@ -21,8 +21,8 @@ from saxs._lazy import lazy_attributes
 _LAZY = {
     "FormFactor": "saxs.models.formfactor",
     "ParameterSpec": "saxs.models.formfactor",
-    "form_factor": "saxs.models.formfactor",
-    "known_models": "saxs.models.formfactor",
+    "form_factor": "saxs.models.registry",
+    "known_models": "saxs.models.registry",
     "sphere_volume_nm3": "saxs.models.formfactor",
     "sasmodel": "saxs.models.bridge",
     "Species": "saxs.models.distributions",

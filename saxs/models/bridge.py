@@ -63,7 +63,6 @@ from saxs.models.formfactor import (
     SLD_UNIT_PER_CM2,
     FormFactor,
     ParameterSpec,
-    known_models,
 )
 
 #: sasmodels version this bridge was written and tested against.
@@ -135,9 +134,9 @@ def check_model(name: str, info: Any) -> None:
 
 def _unknown_model(name: str) -> InputError:
     return InputError(
-        f"unknown model {name!r}: the built-in shapes are {', '.join(known_models())}, and "
-        f"any 1-D sasmodels model name works ({len(sasmodels_names())} in sasmodels "
-        f"{SASMODELS_TESTED}, e.g. {', '.join(_EXAMPLES)})")
+        f"unknown model {name!r}: not one of the {len(sasmodels_names())} models of sasmodels "
+        f"(e.g. {', '.join(_EXAMPLES)}); the built-in shapes are listed by "
+        "saxs.models.known_models()")
 
 
 # --------------------------------------------------------------------------- the plan
@@ -285,6 +284,10 @@ class SasmodelsFormFactor(FormFactor):
             raise InputError(f"{self.label}: the SLDs {slds} (1e-6/A^2) give no contrast; "
                              "the particle would not scatter")
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the class is made at run time: rebuild it from the model name and size parameter
+        return (_rebuild, (self._plan.model, self._plan.size.ours, dict(self.parameters)))
+
     # ------------------------------------------------------------------ description
     @property
     def contrast_per_cm2(self) -> float | None:
@@ -430,6 +433,10 @@ def sasmodel(name: str, size: str | None = None, **fixed: Any) -> FormFactor:
     homogeneous = (sld_ids == {"sld", "sld_solvent"}
                    and not ({"sld", "sld_solvent"} & set(fixed)))
     return _bridge_class(model, size_id, homogeneous)(**fixed)
+
+
+def _rebuild(name: str, size: str, parameters: dict[str, float]) -> FormFactor:
+    return sasmodel(name, size=size, **parameters)
 
 
 def sasmodel_intensity_per_cm(name: str, q_nm: Any, **pars_sasmodels: float) -> np.ndarray:

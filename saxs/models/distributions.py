@@ -29,7 +29,8 @@ import numpy as np
 
 from saxs.errors import InputError
 from saxs.models.constants import DEFAULT_CONTRAST_PER_CM2, NM3_TO_CM3
-from saxs.models.formfactor import FormFactor, Sphere, form_factor
+from saxs.models.formfactor import FormFactor, Sphere
+from saxs.models.registry import form_factor
 from saxs_kernels.sphere import polydisperse_sphere_intensity
 
 SHAPES = ("gaussian", "lognormal", "schulz", "delta")
@@ -245,8 +246,10 @@ class Species:
 
     def _schulz_panels(self, q_max: float) -> np.ndarray:
         sd = self.rel_width * self.radius_nm
-        probe = np.geomspace(self.radius_nm * 1e-6, self.radius_nm * (1.0 + 60.0 * self.rel_width),
-                             4001)
+        # A window of +-60 standard deviations (clipped at R = 0), sampled linearly so that
+        # narrow distributions (z -> infinity, nearly Gaussian) are resolved as well as wide ones.
+        lo = max(self.radius_nm * (1.0 - 60.0 * self.rel_width), self.radius_nm * 1e-6)
+        probe = np.linspace(lo, self.radius_nm * (1.0 + 60.0 * self.rel_width), 4001)
         log_density = self._log_volume_density(probe)
         inside = probe[log_density >= log_density.max() - SCHULZ_LOG_DEPTH]
         return self._panels_in_r(float(inside[0]), float(inside[-1]), sd, q_max)

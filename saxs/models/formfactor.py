@@ -1,4 +1,4 @@
-"""One particle shape: :class:`FormFactor`, its parameters, and the registry of shapes.
+"""One particle shape: :class:`FormFactor` and its parameters; the sphere.
 
 A form factor is the scattering of one kind of particle whose *size parameter* (a radius, in
 nm) varies while its other parameters are fixed. What it computes is
@@ -16,8 +16,9 @@ profile (a core-shell sphere, most sasmodels models) fixes its SLDs as parameter
 normalised by the shape's own reference contrast ``contrast_per_cm2`` (stated per shape), and
 the same formula gives I(q) with drho = that reference contrast.
 
-Shapes are made by :func:`form_factor` from a name and fixed parameters (built-in shapes, see
-:func:`known_models`; any other name is looked up in sasmodels, :mod:`saxs.models.bridge`).
+Shapes are made by :func:`saxs.models.registry.form_factor` from a name and fixed parameters
+(built-in shapes, see :func:`~saxs.models.registry.known_models`; any other name is looked up in
+sasmodels, :mod:`saxs.models.bridge`).
 Parameters carry their unit in their name (``length_nm``) or, for SLDs, are in 1e-6 1/A^2 as in
 SasView (stated in ``parameter_units``).
 """
@@ -177,7 +178,9 @@ class FormFactor:
         return f"form_factor({self.label!r}{', ' if fixed else ''}{fixed})"
 
     def __reduce__(self) -> tuple[Callable[..., FormFactor], tuple[Any, ...]]:
-        return (_rebuild, (self.to_dict(),))
+        # A module-level class and its fixed parameters (classes made at run time, as the
+        # sasmodels bridge does, override this).
+        return (_construct, (type(self), dict(self.parameters)))
 
     # ------------------------------------------------------------------ numbers
     def volume_nm3(self, size_nm: Any) -> np.ndarray:
@@ -251,68 +254,5 @@ class Sphere(FormFactor):
                                                                                  q.size)
 
 
-# name -> class of the built-in shapes; shapes.py adds its own on import
-BUILTIN: dict[str, type[FormFactor]] = {"sphere": Sphere}
-
-
-def _builtin() -> dict[str, type[FormFactor]]:
-    from saxs.models import shapes  # noqa: F401, PLC0415  (registers the other shapes)
-
-    return BUILTIN
-
-
-def known_models() -> list[str]:
-    """Names of the built-in shapes (any 1-D sasmodels model name works too)."""
-    return sorted(_builtin())
-
-
-def form_factor(model: str | FormFactor | Mapping[str, Any], **parameters: Any) -> FormFactor:
-    """A :class:`FormFactor` from a built-in name, a sasmodels name, a dict or an instance.
-
-    Parameters
-    ----------
-    model : str, FormFactor or mapping
-        "sphere", "core_shell_sphere", "cylinder", "spheroid", "disc" (see
-        :func:`known_models`), any 1-D sasmodels model name ("sasmodels:NAME" forces the
-        sasmodels version of a built-in name), a :class:`FormFactor`, or the dict of
-        :meth:`FormFactor.to_dict`.
-    **parameters
-        The fixed parameters (lengths in nm with a ``_nm`` suffix).
-
-    Examples
-    --------
-    >>> form_factor("cylinder", length_nm=20.0).size_parameter
-    'radius_nm'
-    """
-    if isinstance(model, FormFactor):
-        if parameters:
-            raise InputError(f"form_factor: {model.label} is already built; its parameters "
-                             "cannot be changed (build a new one from its name)")
-        return model
-    if isinstance(model, Mapping):
-        return _rebuild({**model, "parameters": {**model.get("parameters", {}), **parameters}})
-    if not isinstance(model, str) or not model.strip():
-        raise InputError(f"form_factor: the model must be a name or a FormFactor, got "
-                         f"{model!r}")
-    name = model.strip()
-    builtin = _builtin()
-    if name in builtin:
-        return builtin[name](**parameters)
-    from saxs.models.bridge import sasmodel  # noqa: PLC0415  (sasmodels is heavy)
-
-    return sasmodel(name.removeprefix("sasmodels:"), **parameters)
-
-
-def _rebuild(spec: Mapping[str, Any]) -> FormFactor:
-    if "model" not in spec:
-        raise InputError(f"form_factor: a model description needs a 'model' key, got "
-                         f"{dict(spec)!r}")
-    params = dict(spec.get("parameters") or {})
-    name = str(spec["model"])
-    size = spec.get("size_parameter")
-    if name.startswith("sasmodels:"):
-        from saxs.models.bridge import sasmodel  # noqa: PLC0415
-
-        size = size.removesuffix("_nm") if isinstance(size, str) else None
-        return sasmodel(name.removeprefix("sasmodels:"), size=size, **params)
-    return form_factor(name, **params)
+def _construct(cls: type[FormFactor], parameters: dict[str, float]) -> FormFactor:
+    return cls(**parameters)

@@ -1,4 +1,4 @@
-"""Built-in particle shapes besides the sphere (registered in ``formfactor.BUILTIN``).
+"""Built-in particle shapes besides the sphere (listed in :mod:`saxs.models.registry`).
 
 Every shape computes K(q, s) = V(s) P(q, s) in nm^3 (see :mod:`saxs.models.formfactor`) on a
 grid of sizes s (the size parameter, a radius in nm) and q (1/nm), with numpy and
@@ -80,7 +80,6 @@ from scipy.special import j1
 from saxs.curve import frozen_mapping
 from saxs.errors import InputError
 from saxs.models.formfactor import (
-    BUILTIN,
     SLD_UNIT,
     SLD_UNIT_PER_CM2,
     FormFactor,
@@ -462,7 +461,3 @@ class Spheroid(_Validated):
     def _kernel(self, q: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         polar = sizes * self.parameters["aspect_ratio"]
         return self._volume(sizes)[:, None] * spheroid_form_factor(q, sizes, polar, self.label)
-
-
-for _cls in (CoreShellSphere, Cylinder, Disc, Spheroid):
-    BUILTIN[_cls.name] = _cls

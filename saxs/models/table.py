@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from saxs.errors import InputError
-from saxs.models.formfactor import FormFactor, form_factor
+from saxs.models.formfactor import FormFactor
+from saxs.models.registry import form_factor
 
 #: Target of the interpolation error relative to the local envelope of K.
 TOLERANCE = 1e-5
