@@ -673,3 +673,145 @@ def fit_curve(curve: Curve, model: lmfit.Model, params: lmfit.Parameters | None 
                      chi2_r=float(result.redchi), model_curve=model_curve,
                      success=bool(result.success), lmfit_result=result, varied=varied,
                      smeared=smeared, model_description=describe_model(model))
+
+
+# --------------------------------------------------------------------------- simultaneous fits
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalFitResult:
+    """The outcome of :func:`fit_curves`: one :class:`FitResult` per curve and the shared names.
+
+    ``fits[k].values`` / ``.errors`` are curve k's parameters under their model names (shared
+    ones repeated in every curve); ``fits[k].chi2_r`` is curve k's chi^2 per point;
+    ``chi2_r`` is the whole fit's chi^2 / (N - n_varied).
+    """
+
+    fits: tuple[FitResult, ...]
+    shared: tuple[str, ...]
+    chi2_r: float
+    success: bool
+    lmfit_result: Any
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The shared parameters' best values."""
+        return {name: self.fits[0].values[name] for name in self.shared}
+
+    @property
+    def errors(self) -> dict[str, float | None]:
+        """The shared parameters' standard errors."""
+        return {name: self.fits[0].errors[name] for name in self.shared}
+
+    def report(self) -> str:
+        """lmfit's text report (per-curve parameters are named ``c<k>_<name>``)."""
+        return lmfit.fit_report(self.lmfit_result)
+
+
+def _local(k: int, name: str) -> str:
+    return f"c{k}_{name}"
+
+
+def _joint_parameters(params: list[lmfit.Parameters], shared: tuple[str, ...]
+                      ) -> tuple[lmfit.Parameters, list[dict[str, str]]]:
+    """One lmfit parameter set: shared names once (from curve 0), the others as c<k>_<name>."""
+    joint = lmfit.Parameters()
+    names: list[dict[str, str]] = []
+    for k, pars in enumerate(params):
+        mapping = {}
+        for name, p in pars.items():
+            if p.expr:
+                raise InputError(f"fit_curves: parameter {name} of curve {k} is an expression "
+                                 f"({p.expr}); tie parameters across curves with shared=")
+            joint_name = name if name in shared else _local(k, name)
+            mapping[name] = joint_name
+            if name not in shared or k == 0:
+                joint.add(joint_name, value=p.value, vary=p.vary, min=p.min, max=p.max)
+        names.append(mapping)
+    return joint, names
+
+
+def fit_curves(curves: list[Curve], models: lmfit.Model | list[lmfit.Model],
+               params: list[lmfit.Parameters] | None = None, *, shared: tuple[str, ...] = (),
+               smearing: bool = True, smearing_rtol: float = 1e-5,
+               **initial: float) -> GlobalFitResult:
+    """Simultaneous weighted least-squares fit of several curves with shared parameters.
+
+    A contrast-variation series (one particle, several solvents) or a dilution series: each
+    curve has its model (one for all, or one per curve) and its own parameters, except the
+    names in ``shared``, which are one parameter of the joint fit (its start, bounds and
+    ``vary`` taken from the first curve's parameters).
+
+    Parameters
+    ----------
+    curves : list of Curve
+        The data (q in 1/nm); each smeared by its own q resolution when it has one.
+    models : lmfit.Model or list of lmfit.Model
+        One model for every curve, or one per curve (the shared names must exist in each).
+    params : list of lmfit.Parameters, optional
+        Starting values per curve; else ``model.make_params(**initial)`` for each.
+    shared : tuple of str
+        Parameter names common to all curves (e.g. ``("radius_nm", "rel_width")``).
+
+    Returns
+    -------
+    GlobalFitResult
+    """
+    curves = list(curves)
+    if len(curves) < 1:
+        raise InputError("fit_curves: give at least one curve")
+    model_list = list(models) if isinstance(models, list | tuple) else [models] * len(curves)
+    if len(model_list) != len(curves):
+        raise InputError(f"fit_curves: {len(model_list)} models for {len(curves)} curves; "
+                         "give one model, or one per curve")
+    if params is None:
+        params = [m.make_params(**initial) for m in model_list]
+    elif len(params) != len(curves):
+        raise InputError(f"fit_curves: {len(params)} parameter sets for {len(curves)} curves")
+    shared = tuple(shared)
+    for k, pars in enumerate(params):
+        missing = [name for name in shared if name not in pars]
+        if missing:
+            raise InputError(f"fit_curves: shared parameter(s) {missing} not in curve {k}'s "
+                             f"model (it has {list(pars)})")
+    joint, names = _joint_parameters(params, shared)
+    evaluators = [_evaluator(m, c, p, smearing, smearing_rtol)
+                  for m, c, p in zip(model_list, curves, params, strict=True)]
+    work = [p.copy() for p in params]
+    n_points = sum(len(c) for c in curves)
+    varied = tuple(name for name, p in joint.items() if p.vary)
+    if n_points <= len(varied):
+        raise InputError(f"fit_curves: {n_points} points for {len(varied)} free parameters")
+
+    def per_curve(p: lmfit.Parameters) -> list[np.ndarray]:
+        out = []
+        for k, curve in enumerate(curves):
+            for name, joint_name in names[k].items():
+                work[k][name].value = p[joint_name].value
+            out.append((evaluators[k][0](work[k]) - curve.intensity) / curve.sigma)
+        return out
+
+    try:
+        result = lmfit.Minimizer(lambda p: np.concatenate(per_curve(p)), joint,
+                                 nan_policy="raise").minimize("leastsq")
+    except (InputError, ValueError) as exc:
+        raise InputError(f"fit_curves: the fit reached parameters where a model cannot be "
+                         f"evaluated ({exc}); start closer to the answer or bound the "
+                         "parameters") from None
+    residuals = per_curve(result.params)
+    fits = []
+    for k, curve in enumerate(curves):
+        values = {name: float(result.params[j].value) for name, j in names[k].items()}
+        errors = {name: (None if result.params[j].stderr is None
+                         else float(result.params[j].stderr)) for name, j in names[k].items()}
+        best = residuals[k] * curve.sigma + curve.intensity
+        model_curve = curve.replace(intensity=best, sigma=curve.sigma).with_step(
+            "fit_curves", model=model_list[k].name, smeared=evaluators[k][1],
+            shared=list(shared), values=values)
+        fits.append(FitResult(
+            values=values, errors=errors, chi2_r=float(np.mean(residuals[k] ** 2)),
+            model_curve=model_curve, success=bool(result.success), lmfit_result=result,
+            varied=tuple(n for n, j in names[k].items() if j in varied),
+            smeared=evaluators[k][1], model_description=describe_model(model_list[k])))
+    return GlobalFitResult(fits=tuple(fits), shared=shared, chi2_r=float(result.redchi),
+                           success=bool(result.success), lmfit_result=result)

@@ -10,6 +10,7 @@ import pytest
 import saxs
 from saxs import Curve, InputError
 from saxs.fitting import (
+    fit_curves,
     flat,
     gaussian_peak,
     guinier,
@@ -299,3 +300,28 @@ def test_fit_outside_the_model_domain_is_an_input_error():
     params["radius_nm"].vary = False
     with pytest.raises(InputError, match="cannot be evaluated"):
         saxs.fit_curve(curve, m, params)
+
+
+def test_fit_curves_recovers_shared_parameters():
+    """Two synthetic curves of one sphere population at two concentrations, with noise: the
+    shared radius comes back within 3 standard errors, each curve keeps its volume fraction."""
+    rng = np.random.default_rng(3)
+    q = np.geomspace(0.1, 3.0, 80)
+    truth = model("sphere", "gaussian") + flat("bg_")
+    curves = []
+    for phi in (1e-3, 4e-3):
+        ideal = truth.eval(truth.make_params(volume_fraction=phi, radius_nm=2.5,
+                                             rel_width=0.1, bg_level=0.01), q=q)
+        sigma = 0.02 * ideal + 1e-3
+        curves.append(saxs.Curve(q, ideal + rng.normal(0, sigma), sigma,
+                                 intensity_unit="1/cm"))
+    fit = fit_curves(curves, truth, shared=("radius_nm", "rel_width"), volume_fraction=2e-3,
+                     radius_nm=2.0, rel_width=0.2, bg_level=0.0)
+    assert abs(fit.values["radius_nm"] - 2.5) < 3 * fit.errors["radius_nm"]
+    assert fit.fits[0].values["volume_fraction"] == pytest.approx(1e-3, rel=0.05)
+    assert fit.fits[1].values["volume_fraction"] == pytest.approx(4e-3, rel=0.05)
+    assert 0.5 < fit.chi2_r < 1.6
+    with pytest.raises(saxs.InputError, match="shared parameter"):
+        fit_curves(curves, truth, shared=("length_nm",))
+    with pytest.raises(saxs.InputError, match="3 models for 2 curves"):
+        fit_curves(curves, [truth] * 3)

@@ -8,12 +8,10 @@ the droplet structure. Skipped when the shared folder is absent.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import saxs
-from saxs.fitting import flat, model
-from saxs.models import known_models
+from saxs.fitting import fit_curves, flat, model
 
 #: Contrast of polystyrene latex (SLD 1.41e-6 1/A^2) in D2O (6.36e-6 1/A^2), 1/cm^2.
 LATEX_CONTRAST_PER_CM2 = (6.36 - 1.41) * 1e10
@@ -61,52 +59,49 @@ def test_latex_spheres_with_resolution_smearing(latex, distribution):
     assert 0.005 < smeared.values["volume_fraction"] < 0.02
 
 
-def _droplet_parameters(specs) -> dict[str, str]:
-    """Names of the shell thickness and the three SLDs of a core-shell sphere shape."""
-    names = {}
-    for spec in specs:
-        lower = spec.name.lower()
-        if spec.unit == "nm" and ("shell" in lower or "thick" in lower):
-            names["shell"] = spec.name
-        elif "solvent" in lower:
-            names["solvent"] = spec.name
-        elif "core" in lower:
-            names["core"] = spec.name
-        elif "shell" in lower:
-            names["sld_shell"] = spec.name
-    return names
+#: Idealised matched contrasts (1e-6/A^2, core, shell, solvent) of the three AOT files, with the
+#: magnitude of D2O (6.37) against hydrogenous oil (-0.49, h-decane; SLDs from periodictable):
+#: core contrast = shell matched to the oil, drop contrast = core and shell alike against the
+#: oil, shell contrast = core matched to the oil. The volume fraction of each curve is free, so
+#: only the ratios of the contrasts within one curve matter.
+_AOT_CONTRASTS = {"Core": (6.37, -0.49, -0.49), "Drop": (6.37, 6.37, -0.49),
+                  "Shell": (6.37, -0.49, 6.37)}
 
 
-@pytest.mark.xfail(reason="a single-contrast core-shell fit of the drop-contrast file drives the "
-                   "shell thickness to 0 (core and shell are not separable at one contrast); "
-                   "needs the simultaneous fit over the three AOT contrasts", strict=True)
-def test_aot_core_shell_droplets(examples):
-    """Core-shell spheres fitted to the drop contrast (D2O core + AOT shell against oil).
+@pytest.mark.slow
+def test_aot_core_shell_droplets_simultaneous_fit(examples):
+    """Core-shell spheres (Schulz core radii) fitted to the three AOT contrasts at once: core
+    radius, width and shell thickness shared; volume fraction and background per curve.
 
-    Literature: AOT water-in-oil droplets of D2O in decane have water-core radii of a few nm
-    (2-6 nm for water/AOT molar ratios w = 10-40, core radius ~ 0.15 w nm: Eastoe et al.,
-    Langmuir 1990s; Arleth & Pedersen 2001, Phys. Rev. E 63, 061406) and an AOT shell about
-    1 nm thick (the AOT tail length). Loose test: core radius 1.5-6 nm, shell 0.3-2.5 nm.
-    A sphere fit of these files gives radii 2.7 nm (core contrast), 3.1 nm (drop) and 4.0 nm
-    (shell contrast), consistent with a ~3 nm core and ~1 nm shell.
+    Literature: AOT-stabilised water droplets have water-core radii of a few nm (2-6 nm for
+    water/AOT molar ratios w = 10-40, core radius ~ 0.15 w nm: Eastoe et al., Langmuir 1990s;
+    Arleth & Pedersen 2001, Phys. Rev. E 63, 061406) and an AOT layer about 1 nm thick (the
+    AOT tail length). Loose test: core radius 1.5-6 nm, shell 0.3-2.5 nm. A one-contrast fit
+    cannot separate core from shell (the shell thickness collapses to 0 on the drop file);
+    the three contrasts together can. Measured: core 2.47 +- 0.03 nm, shell 0.57 +- 0.03 nm,
+    chi2_r 18 (the drop contrast, S/N ~ 200, shows ~5 % oscillating residuals: droplet
+    interactions and the instrument resolution, absent from the files, are not modelled).
     """
-    if "core_shell_sphere" not in known_models():
-        pytest.skip("built-in core_shell_sphere not available yet")
-    from saxs.models.registry import BUILTIN
+    curves, models, params = [], [], []
+    for name, (core, shell, solvent) in _AOT_CONTRASTS.items():
+        curves.append(saxs.read_curve(examples / f"AOT_Microemulsion-{name}_Contrast.xml",
+                                      drop_invalid=True))
+        m = model("core_shell_sphere", "schulz", thickness_nm=1.0, sld_core=core,
+                  sld_shell=shell, sld_solvent=solvent) + flat("bg_")
+        p = m.make_params(volume_fraction=0.05, radius_nm=3.0, rel_width=0.2, bg_level=0.05)
+        p["thickness_nm"].vary = True
+        models.append(m)
+        params.append(p)
+    fit = fit_curves(curves, models, params, shared=("radius_nm", "rel_width", "thickness_nm"))
+    assert fit.success
+    core, shell = fit.values["radius_nm"], fit.values["thickness_nm"]
+    assert 1.5 < core < 6.0
+    assert 0.3 < shell < 2.5
+    assert all(err is not None and 0 < err < 0.1 for err in fit.errors.values()), fit.errors
+    assert fit.chi2_r < 30
+    # the droplet (core + shell) agrees with a plain sphere fitted to the drop contrast alone
+    sphere = model("sphere", "schulz", contrast_per_cm2=6.86e10) + flat("bg_")
+    drop = saxs.fit_curve(curves[1], sphere, volume_fraction=0.05, radius_nm=3.0,
+                          rel_width=0.2, bg_level=0.05)
+    assert core + shell == pytest.approx(drop.values["radius_nm"], rel=0.05)
 
-    specs = BUILTIN["core_shell_sphere"].PARAMETERS
-    names = _droplet_parameters(specs)
-    if len(names) < 4:
-        pytest.skip(f"core_shell_sphere parameters not recognised: {specs}")
-    # SLDs (1e-6 1/A^2): D2O 6.36, AOT (h) 0.5, decane (d) 6.6 would be shell contrast; the
-    # drop contrast has D2O and AOT against h-decane (-0.49).
-    fixed = {names["shell"]: 1.0, names["core"]: 6.36, names["sld_shell"]: 0.5,
-             names["solvent"]: -0.49}
-    curve = saxs.read_curve(examples / "AOT_Microemulsion-Drop_Contrast.xml", drop_invalid=True)
-    m = model("core_shell_sphere", "lognormal", **fixed) + flat("bg_")
-    params = m.make_params(volume_fraction=0.05, radius_nm=3.0, rel_width=0.15, bg_level=0.1)
-    params[names["shell"]].vary = True
-    fit = saxs.fit_curve(curve, m, params)
-    assert 1.5 < fit.values["radius_nm"] < 6.0
-    assert 0.3 < fit.values[names["shell"]] < 2.5
-    assert np.isfinite(fit.chi2_r)

@@ -1,0 +1,29 @@
+"""The README's Python snippets run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks(section: str) -> list[str]:
+    """The ```python blocks of one README section (by its heading text)."""
+    text = README.read_text(encoding="utf-8")
+    parts = re.split(r"^## ", text, flags=re.MULTILINE)
+    body = next((p for p in parts if p.startswith(section)), None)
+    if body is None:
+        raise AssertionError(f"README has no section {section!r}")
+    return re.findall(r"```python\n(.*?)```", body, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("section", ["Particle shapes and custom fits"])
+def test_snippets_run(section, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks(section)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, f"README.md ({section})", "exec"), {"__name__": "__readme__"})
