@@ -12,16 +12,20 @@ a change from one indexed phase to another is a *phase change* ("unindexed" is n
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from saxs.bragg import BraggFindings, find_bragg_peaks
+from saxs.bragg import BraggFindings, PhaseEvidence, find_bragg_peaks, findings_for
 from saxs.curve import Curve
 from saxs.errors import InputError
 
 ORDERED_EXCLUDED = ("none",)
+#: A sample takes its neighbours' phase only if its first order is within this relative
+#: distance of theirs (d-spacings drift slowly along a series; a jump means another lattice).
+NEIGHBOUR_Q_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class BraggPoint:
     area: float
     area_err: float
     relative_area: float | None
+    #: the phase whose first sample ``relative_area`` refers to
+    reference_phase: str | None = None
 
     @property
     def ordered(self) -> bool:
@@ -73,11 +79,13 @@ class BraggSeries:
             f = p.findings
             d = (f"d = {f.d_spacing_nm:.3f} +- {f.d_spacing_err_nm:.3f} nm"
                  if f.d_spacing_nm else "no d-spacing")
-            rel = "" if p.relative_area is None else f", {100 * p.relative_area:.0f} % of the first"
+            rel = ("" if p.relative_area is None
+                   else f", {100 * p.relative_area:.0f} % of the first {p.reference_phase} sample")
+            how = " (phase from its neighbours)" if f.assigned_by == "neighbours" else ""
             extra = f", {len(f.extra_peaks)} unindexed extra peak(s)" if f.extra_peaks else ""
-            lines.append(f"{name} {p.variable:g} ({p.sample}): {f.phase}, {len(f.peaks)} Bragg "
-                         f"peak(s){extra}, {d}, first-order area {p.area:.3g} +- "
-                         f"{p.area_err:.2g}{rel}")
+            lines.append(f"{name} {p.variable:g} ({p.sample}): {f.phase}{how}, "
+                         f"{len(f.peaks)} Bragg peak(s){extra}, {d}, first-order area "
+                         f"{p.area:.3g} +- {p.area_err:.2g}{rel}")
         for e in self.events:
             if e.kind == "melting":
                 lines.append(f"{e.phase_from} phase melts between {name} {e.variable_from:g} "
@@ -133,19 +141,84 @@ def follow_bragg(items: Sequence[Curve | BraggFindings], variable: Sequence[floa
     if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
         raise InputError(f"follow_bragg: the variable must be strictly increasing (sort the "
                          f"series), got {values.tolist()}")
-    found = [_findings(item, k, options) for k, item in enumerate(items)]
+    found = _consistent([_findings(item, k, options) for k, item in enumerate(items)])
     names = list(samples) if samples is not None else [f.sample or f"#{k}"
                                                        for k, f in enumerate(found)]
-    reference = None
+    references: dict[str, tuple[float, float]] = {}   # phase -> (first-order q, area)
+    last_phase: str | None = None
     points = []
     for v, name, f in zip(values, names, found, strict=True):
         area = float(f.peaks[0].area) if f.peaks else 0.0
         area_err = float(f.peaks[0].area_err) if f.peaks else 0.0
-        if reference is None and f.peaks:
-            reference = area
-        relative = area / reference if reference else None
-        points.append(BraggPoint(float(v), str(name), f, area, area_err, relative))
+        phase = _reference_phase(f, references, last_phase)
+        relative = None
+        if phase is not None:
+            # areas compare only within one phase (another lattice has other structure factors)
+            if phase not in references:
+                references[phase] = (float(f.peaks[0].q), area)
+            reference = references[phase][1]
+            relative = area / reference if reference else None
+            last_phase = phase
+        points.append(BraggPoint(float(v), str(name), f, area, area_err, relative,
+                                 phase if relative is not None else None))
     return BraggSeries(variable_name, tuple(points), tuple(_phase_events(points)))
+
+
+def _reference_phase(f: BraggFindings, references: dict[str, tuple[float, float]],
+                     last_phase: str | None) -> str | None:
+    """The phase whose first sample's first order ``f``'s area is compared with.
+
+    An indexed sample uses its own phase; a sample without peaks is 0 of the last phase seen;
+    an unindexed one compares with the last phase seen when its first peak lies within
+    :data:`NEIGHBOUR_Q_TOLERANCE` of that phase's first order (else it has no relative area).
+    """
+    if f.phase not in ("none", "unindexed"):
+        return f.phase
+    if last_phase is None:
+        return None
+    if f.phase == "none":
+        return last_phase
+    q_ref = references[last_phase][0]
+    return last_phase if abs(f.peaks[0].q / q_ref - 1) <= NEIGHBOUR_Q_TOLERANCE else None
+
+
+def _neighbour_phase(found: list[BraggFindings], k: int) -> BraggFindings | None:
+    """The findings of an indexed neighbour when all indexed neighbours share one phase."""
+    indexed = [found[j] for j in (k - 1, k + 1)
+               if 0 <= j < len(found) and found[j].phase not in ("none", "unindexed")]
+    if not indexed or len({f.phase for f in indexed}) != 1:
+        return None
+    return indexed[0]
+
+
+def _reassigned(f: BraggFindings, neighbour: BraggFindings) -> BraggFindings | None:
+    """``f`` assigned to the neighbour's phase when its evidence is ambiguous (unindexed, or
+    that phase within one reflection of the best) and its first order agrees with the
+    neighbour's within :data:`NEIGHBOUR_Q_TOLERANCE`; else None."""
+    phase = neighbour.phase
+    if f.phase in ("none", phase) or not f.evidence:
+        return None
+    q_nb = 2 * math.pi / neighbour.d_spacing_nm
+    near = [e for e in f.evidence if e.phase == phase
+            and abs(e.peaks[0].q / q_nb - 1) <= NEIGHBOUR_Q_TOLERANCE]
+    if not near:
+        return None
+    ev: PhaseEvidence = max(near, key=lambda e: e.score)
+    if f.phase != "unindexed" and ev.score[0] < f.evidence[0].score[0] - 1:
+        return None
+    bragg = list(f.peaks) + list(f.extra_peaks)
+    return findings_for(ev, bragg, broad=f.broad_peaks, background=f.background,
+                        sample=f.sample, all_evidence=f.evidence, assigned_by="neighbours")
+
+
+def _consistent(found: list[BraggFindings]) -> list[BraggFindings]:
+    """Ambiguous samples take the phase of their neighbours (one pass, on the own findings)."""
+    out = list(found)
+    for k, f in enumerate(found):
+        neighbour = _neighbour_phase(found, k)
+        if neighbour is not None:
+            out[k] = _reassigned(f, neighbour) or f
+    return out
 
 
 def _phase_events(points: list[BraggPoint]) -> list[PhaseEvent]:
