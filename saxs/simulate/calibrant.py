@@ -69,7 +69,9 @@ def simulate_calibrant(geometry: Geometry, calibrant: str | Sequence[str] = "AgB
                        peak_counts: float = 300.0, background_counts: float = 5.0,
                        gap_rows: Sequence[tuple[int, int]] = (),
                        gap_cols: Sequence[tuple[int, int]] = (),
-                       beamstop: Beamstop | None = None, seed: int = 0) -> CalibrantFrame:
+                       beamstop: Beamstop | None = None,
+                       satellite: tuple[float, float] | None = None,
+                       seed: int = 0) -> CalibrantFrame:
     """Simulate one frame of a powder calibrant.
 
     Parameters
@@ -91,6 +93,10 @@ def simulate_calibrant(geometry: Geometry, calibrant: str | Sequence[str] = "AgB
         Insensitive module gaps.
     beamstop : Beamstop or None
         Drawn on the PONI (only when it lies on the detector).
+    satellite : (ratio, height), optional
+        A second phase beside the calibrant: every ring k gets a companion at q_k x (1 +
+        ratio), ``height`` times as high (the real silver behenate frames of the shared data
+        show one at ratio 0.0173, about half as strong). Not in ``dspacing_nm`` of the result.
     seed : int
         Seed of the Poisson noise and the detector imperfections.
     """
@@ -124,6 +130,9 @@ def simulate_calibrant(geometry: Geometry, calibrant: str | Sequence[str] = "AgB
             k = np.arange(len(ds))
             heights = peak_counts * ((k + 1.0) ** -1.2 if lamellar else 1.0 / (1.0 + k / 8.0))
             scattering += _ring_profile(q, ds, fwhm_nm, heights)
+            if satellite is not None:
+                scattering += _ring_profile(q, [d / (1 + satellite[0]) for d in ds], fwhm_nm,
+                                            heights * satellite[1])
             drawn.extend(ds)
     rng = np.random.default_rng(seed)
     image = detector.expose(scattering * response, rng)
