@@ -1,5 +1,10 @@
 """``saxs batch``: a whole beamtime folder through reduce -> subtract -> Monte Carlo -> series.
 
+Samples marked ``kinetic`` in the sample sheet are time-resolved: their stacks are reduced per
+frame (stage ``frames``, ``reduced/<name>_ave.h5`` in ID02's layout) and followed in time
+(stage ``kinetics``: :func:`saxs.follow_kinetics` with their blanks) instead of averaged and
+analysed as one curve; they take no part in a series.
+
 Jobs run stage by stage (reduce, sample, series) on an executor: in this process (``jobs: 1``),
 a local process pool (``-j N``) or a Dask cluster (``--scheduler``). A failing job is recorded
 and the jobs that need its output are recorded as skipped; everything else goes on. Outputs are
@@ -166,15 +171,40 @@ def _reduce_inputs(beamtime: Beamtime, item: Item) -> dict[str, str]:
 
 def plan_reduce(beamtime: Beamtime, config: dict[str, Any], out: Path,
                 overwrite: bool) -> list[dict[str, Any]]:
-    """One reduce job per stack with a raw file."""
+    """One reduce job per stack with a raw file (a ``frames`` job for a kinetic sample)."""
     specs = []
     for item in beamtime.items:
         if not (beamtime.root / item.file).is_file():
             continue
         params = {"item": _item_dict(item), "calib": beamtime.calib,
                   "config": {k: config[k] for k in ("version", "reduce")}}
-        specs.append(_spec("reduce", item.name, out, params, _reduce_inputs(beamtime, item),
-                           overwrite=overwrite))
+        specs.append(_spec("frames" if item.kinetic else "reduce", item.name, out, params,
+                           _reduce_inputs(beamtime, item), overwrite=overwrite))
+    return specs
+
+
+def _blank_inputs(item: Item, reduced: dict[str, str]) -> dict[str, str]:
+    inputs = {}
+    if item.blank:
+        inputs["solvent"] = reduced.get(item.blank, "")
+    if item.empty_cell:
+        inputs["empty_cell"] = reduced.get(item.empty_cell, "")
+    return inputs
+
+
+def plan_kinetics(beamtime: Beamtime, config: dict[str, Any], out: Path,
+                  overwrite: bool) -> list[dict[str, Any]]:
+    """One kinetics job per kinetic sample: its per-frame curves and its blanks."""
+    reduced = {i.name: output_paths(out, "reduce", i.name)["curve"] for i in beamtime.items}
+    specs = []
+    for item in beamtime.items:
+        if not item.kinetic:
+            continue
+        inputs = {"frames": output_paths(out, "frames", item.name)["ave"],
+                  **_blank_inputs(item, reduced)}
+        params = {"item": _item_dict(item), "config": _analysis_config(config),
+                  "blank": item.blank, "empty_cell": item.empty_cell}
+        specs.append(_spec("kinetics", item.name, out, params, inputs, overwrite=overwrite))
     return specs
 
 
@@ -184,13 +214,9 @@ def plan_samples(beamtime: Beamtime, config: dict[str, Any], out: Path,
     specs = []
     reduced = {i.name: output_paths(out, "reduce", i.name)["curve"] for i in beamtime.items}
     for item in beamtime.items:
-        if item.kind not in BLANK_KINDS:
+        if item.kind not in BLANK_KINDS or item.kinetic:
             continue
-        inputs = {"sample": reduced[item.name]}
-        if item.blank:
-            inputs["solvent"] = reduced.get(item.blank, "")
-        if item.empty_cell:
-            inputs["empty_cell"] = reduced.get(item.empty_cell, "")
+        inputs = {"sample": reduced[item.name], **_blank_inputs(item, reduced)}
         params = {"item": _item_dict(item), "config": _analysis_config(config),
                   "blank": item.blank, "empty_cell": item.empty_cell}
         specs.append(_spec("sample", item.name, out, params, inputs, overwrite=overwrite))
@@ -207,7 +233,7 @@ def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite
     column = analysis["series_variable"]
     groups: dict[str, list[Item]] = {}
     for item in beamtime.items:
-        if item.series and item.kind in BLANK_KINDS:
+        if item.series and item.kind in BLANK_KINDS and not item.kinetic:
             groups.setdefault(item.series, []).append(item)
     specs, blocked = [], []
     for name, group in sorted(groups.items()):
@@ -247,6 +273,8 @@ def _missing_input(spec: dict[str, Any], ok: set[str]) -> str | None:
     older output of a failed job is never used) or is missing."""
     for role, path in spec["inputs"].items():
         source = Path(path).stem if path else "?"
+        if role == "frames":  # reduced/<name>_ave.h5 of the frames job
+            source = source.removesuffix("_ave")
         if source not in ok:
             return f"its {role.replace('_', ' ')} {source!r} failed; nothing to analyse"
         if not Path(path).is_file():
@@ -356,6 +384,21 @@ def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None =
                            executor=executor, progress=progress or _quiet_bar)
 
 
+def _run_kinetics(beamtime: Beamtime, config: dict[str, Any], out: Path, *, write_over: bool,
+                  executor: Executor, reduced_ok: set[str], resume: bool,
+                  progress: Callable[[str, int], Any]) -> list[dict[str, Any]]:
+    runnable, records = [], []
+    for spec in plan_kinetics(beamtime, config, out, write_over):
+        name = spec["name"]
+        if name in beamtime.problems:
+            records.append(failed_record(spec, beamtime.problems[name]))
+        elif (why := _missing_input(spec, reduced_ok)) is not None:
+            records.append(skipped_record(spec, why))
+        else:
+            runnable.append(spec)
+    return records + (_run_stage(executor, runnable, resume, progress) if runnable else [])
+
+
 def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume: bool,
                 overwrite: bool, executor: Executor | None,
                 progress: Callable[[str, int], Any]) -> BatchResult:
@@ -383,6 +426,9 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
                 runnable.append(spec)
         records += _run_stage(executor, runnable, resume, progress)
         result.records["sample"] = records
+        result.records["kinetics"] = _run_kinetics(
+            beamtime, config, out, write_over=write_over, executor=executor,
+            reduced_ok=reduced_ok, resume=resume, progress=progress)
         done = {r["spec"]["name"] for r in records if r["status"] == "ok"}
         series, blocked = plan_series(beamtime, config, out, write_over, done)
         result.records["series"] = [failed_record(spec, why) for spec, why in blocked]

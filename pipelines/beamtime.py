@@ -2,9 +2,11 @@
 
 The sample sheet (CSV, ``discovery.sample_sheet``) is the primary source: one row per stack
 with at least ``sample``, ``kind`` and ``file``; ``blank`` (the solvent) and ``empty_cell`` name
-other rows. Without a sheet, stacks matching ``discovery.raw_glob`` are classified by the first
-rule whose pattern matches the header Title or the file name; samples then take the solvent and
-empty cell found that way.
+other rows. The optional column ``kinetic`` (true / false, yes / no, 1 / 0; empty = false)
+marks time-resolved samples: their stacks are reduced per frame (``<name>_ave.h5``) and
+followed in time (``saxs kinetics``) instead of averaged. Without a sheet, stacks matching
+``discovery.raw_glob`` are classified by the first rule whose pattern matches the header Title
+or the file name; samples then take the solvent and empty cell found that way.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Item:
     series: str = ""
     frames: int | None = None
     values: dict[str, float] = field(default_factory=dict)
+    kinetic: bool = False
 
     @property
     def solvent_volume_fraction(self) -> float:
@@ -70,6 +73,20 @@ def _number(text: str, where: str) -> float:
         raise InputError(f"{where}: {text!r} is not a number") from None
 
 
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
+KINETIC_KINDS = ("sample",)
+
+
+def _flag(text: str | None, where: str) -> bool:
+    value = (text or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InputError(f"{where}: {text!r} is not true or false (write true/false, yes/no or "
+                     "1/0; empty means false)")
+
+
 def _sheet_items(path: Path) -> list[Item]:
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -93,10 +110,15 @@ def _sheet_items(path: Path) -> list[Item]:
             raise InputError(f"{where}, column frames: {frames!r} is not a positive whole number")
         values = {key: _number(row.get(key, ""), f"{where}, column {key}") for key in _NUMBERS
                   if key in row}
+        kinetic = _flag(row.get("kinetic"), f"{where}, column kinetic")
+        if kinetic and kind not in KINETIC_KINDS:
+            raise InputError(f"{where}, column kinetic: {name!r} is a {kind}; only kind "
+                             f"{' or '.join(KINETIC_KINDS)} rows can be kinetic (blanks are "
+                             "averaged)")
         items.append(Item(name, kind, row["file"].strip(), (row.get("blank") or "").strip(),
                           (row.get("empty_cell") or "").strip(),
                           (row.get("series") or "").strip(),
-                          None if math.isnan(frames) else int(frames), values))
+                          None if math.isnan(frames) else int(frames), values, kinetic))
     return items
 
 

@@ -441,13 +441,16 @@ def bench_calibrate(*, shape: tuple[int, int] = (2162, 2068), pixel_m: float = 7
                     distance_m: float = 1.0, wavelength_nm: float = 0.1, seed: int = 0) -> dict:
     """Time ``saxs.calibrate`` on a simulated AgBh frame of an Eiger2 4M (automatic guess).
 
-    Returns the wall time of the calibration alone (the simulation is not timed) and the
-    errors of the refined distance (relative) and beam centre (pixels).
+    Returns the wall time of the calibration alone (the simulation, and pyFAI's import, are
+    not timed), the errors of the refined distance (relative) and beam centre (pixels) and
+    the reported standard uncertainty of the distance. Reproduce with
+    ``python -c "from saxs_pipelines.bench import bench_calibrate; print(bench_calibrate())"``.
     """
     import math  # noqa: PLC0415
     import time  # noqa: PLC0415
 
     import saxs  # noqa: PLC0415
+    from saxs.calibration import calibrate  # noqa: PLC0415
     from saxs.geometry import Geometry  # noqa: PLC0415
     from saxs.simulate.calibrant import eiger2_4m_gaps, simulate_calibrant  # noqa: PLC0415
     from saxs.simulate.detector import Beamstop  # noqa: PLC0415
@@ -460,12 +463,22 @@ def bench_calibrate(*, shape: tuple[int, int] = (2162, 2068), pixel_m: float = 7
     frame = simulate_calibrant(truth, "AgBh", gap_rows=rows, gap_cols=cols,
                                beamstop=Beamstop(radius_px=30), seed=seed)
     start = time.perf_counter()
-    result = saxs.calibrate(frame.image, "AgBh", wavelength_nm=wavelength_nm,
-                            pixel_size_m=pixel_m, mask=frame.mask, seed=seed)
+    result = calibrate(frame.image, "AgBh", wavelength_nm=wavelength_nm, pixel_size_m=pixel_m,
+                       mask=frame.mask, seed=seed)
     elapsed = time.perf_counter() - start
     fit2d = truth.integrator().getFit2D()
-    return {"shape": list(shape), "calibrate_s": elapsed,
+    return {"shape": list(shape), "calibrate_s": elapsed, "saxs_version": saxs.__version__,
             "rings": len(result.rings), "control_points": int(result.control_points.shape[0]),
             "distance_rel_error": result.geometry.distance_m / distance_m - 1,
+            "distance_rel_uncertainty": result.uncertainty["distance_m"] / distance_m,
             "beam_centre_error_px": math.hypot(result.beam_center_px[0] - fit2d["centerY"],
                                                result.beam_center_px[1] - fit2d["centerX"])}
+
+
+def calibrate_rows(r: dict) -> list[tuple[str, ...]]:
+    """The row of the ``saxs bench`` table for :func:`bench_calibrate`'s figures: (benchmark,
+    saxs, baseline, baseline value, ratio, peak RSS)."""
+    shape = "x".join(str(s) for s in r["shape"])
+    return [(f"calibrate an AgBh frame ({shape}, {r['rings']} rings)",
+             f"{r['calibrate_s']:.1f} s", "target", "10 s",
+             f"{10.0 / r['calibrate_s']:.1f}x", "")]

@@ -129,23 +129,13 @@ def _mc_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
 
 
 def _reduce_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
-    from saxs_pipelines.bench import bench_reduce  # noqa: PLC0415
+    from saxs_pipelines import bench  # noqa: PLC0415
 
     shape = tuple(args.shape)
     print(f"reduce: {args.frames} frames of {shape[0]} x {shape[1]} uint32, bitshuffle-LZ4; "
           f"pyFAI per-frame baseline on {args.baseline_frames} frames")
-    r = bench_reduce(args.frames, args.baseline_frames, args.npt, shape, args.workdir)
-    return [("reduce a stack (read, average, reject, integrate)",
-             f"{r['saxs_reduce_frames_per_s']:.1f} frames/s",
-             "pyFAI integrate1d per frame", f"{r['pyfai_per_frame_frames_per_s']:.1f} frames/s",
-             f"{r['speedup']:.1f}x",
-             f"{r['saxs_reduce_peak_rss_mb']:.0f} / {r['pyfai_peak_rss_mb']:.0f} MB"),
-            ("  the next stack (same reducer, as a batch)",
-             f"{r['saxs_reduce_next_frames_per_s']:.1f} frames/s", "", "",
-             f"{r['speedup_next']:.1f}x", ""),
-            ("  one curve per frame (time-resolved)",
-             f"{r['saxs_per_frame_frames_per_s']:.1f} frames/s", "", "",
-             f"{r['speedup_per_frame']:.1f}x", "")]
+    r = bench.bench_reduce(args.frames, args.baseline_frames, args.npt, shape, args.workdir)
+    return bench.reduce_rows(r)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -154,6 +144,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         rows += _reduce_rows(args)
     if args.what in ("all", "mc"):
         rows += _mc_rows(args)
+    if args.what in ("all", "calibrate"):
+        from saxs_pipelines import bench  # noqa: PLC0415
+
+        print("calibrate: simulated AgBh frame of an Eiger2 4M at 1 m, automatic first guess")
+        r = bench.bench_calibrate()
+        print(f"  distance error {r['distance_rel_error']:.1e} (reported "
+              f"{r['distance_rel_uncertainty']:.1e}), beam centre error "
+              f"{r['beam_centre_error_px']:.2f} px")
+        rows += bench.calibrate_rows(r)
     header = ("benchmark", "saxs", "baseline", "baseline value", "ratio", "peak RSS")
     widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
@@ -198,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=_cmd_mc)
     bench = sub.add_parser("bench", help="speed and memory benchmarks",
                            description="Benchmarks (each step in its own process).")
-    bench.add_argument("what", nargs="?", default="all", choices=["all", "reduce", "mc"],
+    bench.add_argument("what", nargs="?", default="all",
+                       choices=["all", "reduce", "mc", "calibrate"],
                        help="which benchmark (default: all, one table)")
     bench.add_argument("--peer-python", help="python of a McSAS3 1.4.1 venv for 'mc' "
                        "(or SAXS_PEER_PYTHON)")
@@ -214,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     from saxs_pipelines.commands import add_parsers  # noqa: PLC0415
 
     add_parsers(sub, _add_common)
+    from saxs_pipelines.reduce import extend_parser as extend_reduce  # noqa: PLC0415
+
+    extend_reduce(sub.choices["reduce"])
+    from saxs_pipelines.kinetics import add_parser as add_kinetics  # noqa: PLC0415
+
+    add_kinetics(sub, _add_common)
+    from saxs_pipelines.demo import cmd_demo  # noqa: PLC0415
+
+    sub.choices["demo"].set_defaults(func=cmd_demo)
     from saxs_pipelines.calibrate import add_parser as add_calibrate  # noqa: PLC0415
     add_calibrate(sub, _add_common)
     return parser

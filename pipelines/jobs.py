@@ -1,11 +1,13 @@
 """The batch's jobs. A job is a plain, JSON-able dict (a *spec*) run by :func:`run_job` in any
 process (local pool or Dask worker); it writes its outputs atomically, then its record.
 
-Stages: ``reduce`` (a raw stack -> reduced curve), ``sample`` (blank subtraction, Monte Carlo
-size distribution and/or Bragg peaks, per-sample card), ``series`` (series findings, tables,
-plots). Every spec holds ``stage``, ``name``, ``out``, ``params`` (everything that shapes the
-result, including the effective configuration), ``inputs`` and ``outputs`` (name -> path),
-and ``overwrite`` (whether existing outputs may be replaced).
+Stages: ``reduce`` (a raw stack -> reduced curve), ``frames`` (a time-resolved stack -> one
+curve per frame, ``<name>_ave.h5``), ``sample`` (blank subtraction, Monte Carlo size
+distribution and/or Bragg peaks, per-sample card), ``kinetics`` (a time-resolved sample: species
+volume fractions vs time, rate constants, onset of growth), ``series`` (series findings,
+tables, plots). Every spec holds ``stage``, ``name``, ``out``, ``params`` (everything that
+shapes the result, including the effective configuration), ``inputs`` and ``outputs`` (name ->
+path), and ``overwrite`` (whether existing outputs may be replaced).
 """
 
 from __future__ import annotations
@@ -64,6 +66,44 @@ def _reduce(spec: dict[str, Any]) -> None:
     curve = curve.replace(metadata=meta)
     saxs.write_curve(spec["outputs"]["curve"], curve, overwrite=spec["overwrite"],
                      extra={"config": params["config"], "versions": versions()})
+
+
+def _frames(spec: dict[str, Any]) -> None:
+    """A kinetic sample's stack, one curve per frame, in ID02's ``_ave.h5`` layout."""
+    import saxs  # noqa: PLC0415
+
+    item = spec["params"]["item"]
+    frames = saxs.read_frames(spec["inputs"]["raw"])
+    reducer = _reducer(spec["params"], frames)
+    curves = reducer.integrate_frames(frames)
+    curves = dataclasses.replace(curves, metadata={**curves.metadata, "sample": item["name"]})
+    saxs.write_ave(spec["outputs"]["ave"], curves, frames, geometry=reducer.geometry,
+                   overwrite=spec["overwrite"])
+
+
+def _kinetics(spec: dict[str, Any]) -> None:
+    """Blank subtraction, Monte Carlo per frame, species vs time and rate constants."""
+    import saxs  # noqa: PLC0415
+    from saxs_pipelines.config import mc_config  # noqa: PLC0415
+    from saxs_pipelines.kinetics import write_table  # noqa: PLC0415
+    from saxs_pipelines.kinetics_plot import plot_kinetics  # noqa: PLC0415
+    from saxs_pipelines.series import write_text  # noqa: PLC0415
+
+    params, inputs, outputs = spec["params"], spec["inputs"], spec["outputs"]
+    config, item = params["config"], params["item"]
+    frames = saxs.read_ave(inputs["frames"])[0]
+    solvent = saxs.read_curve(inputs["solvent"])
+    empty = saxs.read_curve(inputs["empty_cell"]) if "empty_cell" in inputs and \
+        config["subtract"]["two_step"] else None
+    result = saxs.follow_kinetics(
+        frames, blank=solvent, empty_cell=empty,
+        solvent_volume_fraction=item["solvent_volume_fraction"],
+        interpolate=config["subtract"]["interpolate"], config=mc_config(config["mc"]),
+        resolution=saxs.monodisperse_width)
+    write_text(outputs["report"], f"{item['name']}\n{result.report()}\n",
+               overwrite=spec["overwrite"])
+    write_table(Path(outputs["table"]), result.table(), spec["overwrite"])
+    plot_kinetics(result, Path(outputs["plot"]), title=item["name"], overwrite=spec["overwrite"])
 
 
 def _subtracted(spec: dict[str, Any]):
@@ -127,7 +167,8 @@ def _series(spec: dict[str, Any]) -> None:
     run_series(spec)
 
 
-STAGES = {"reduce": _reduce, "sample": _sample, "series": _series}
+STAGES = {"reduce": _reduce, "frames": _frames, "sample": _sample, "kinetics": _kinetics,
+          "series": _series}
 
 
 def run_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -170,9 +211,15 @@ def output_paths(out: Path, stage: str, name: str) -> dict[str, str]:
     """Output files of a job."""
     if stage == "reduce":
         return {"curve": str(out / "reduced" / f"{name}.h5")}
+    if stage == "frames":
+        return {"ave": str(out / "reduced" / f"{name}_ave.h5")}
     if stage == "sample":
         return {"result": str(out / "samples" / f"{name}.h5"),
                 "card": str(out / "samples" / f"{name}.png")}
+    if stage == "kinetics":
+        base = out / "kinetics" / name
+        return {"report": str(base / "kinetics.txt"), "table": str(base / "kinetics.csv"),
+                "plot": str(base / "kinetics.png")}
     base = out / "series" / name
     return {"report": str(base / "findings.txt"), "table": str(base / "table.csv"),
             "plot": str(base / "series.png"), "json": str(base / "findings.json")}

@@ -78,6 +78,24 @@ def _series(out: Path, result: BatchResult) -> list[str]:
     return parts or ["<p>no series</p>"]
 
 
+def _kinetics(out: Path, result: BatchResult) -> list[str]:
+    parts = []
+    for r in result.records.get("kinetics", []):
+        spec = r["spec"]
+        outputs = spec["outputs"]
+        parts.append(f"<h3>{html.escape(spec['name'])} ({_status(r)})</h3>")
+        if r["status"] != "ok":
+            parts.append(f"<p>{html.escape(str(r.get('error', '')))}</p>")
+            continue
+        text = Path(outputs["report"]).read_text()
+        parts += [f"<pre>{html.escape(text)}</pre>",
+                  f'<img src="{html.escape(os.path.relpath(outputs["plot"], out))}">',
+                  "<p>" + " | ".join(_link(out, outputs[k], k) for k in ("table", "report"))
+                  + f" | {_link(out, spec['inputs']['frames'], 'per-frame curves (_ave.h5)')}"
+                  "</p>"]
+    return parts
+
+
 def summary_rows(result: BatchResult) -> list[dict[str, Any]]:
     """One row per job."""
     return [{"stage": r["spec"]["stage"], "name": r["spec"]["name"], "status": r["status"],
@@ -95,6 +113,7 @@ def write_index(out: Path, beamtime: Beamtime, result: BatchResult) -> Path:
             "</p>"),
             "<h2>Problems</h2>", *_failures(out, result),
             "<h2>Series</h2>", *_series(out, result),
+            *(["<h2>Kinetics</h2>", *kinetics] if (kinetics := _kinetics(out, result)) else []),
             "<h2>Samples</h2>", *_samples(out, result)]
     page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>SAXS batch</title>"
             f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

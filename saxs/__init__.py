@@ -21,6 +21,12 @@ _LAZY = {
     "read_mask": "saxs.io.calib",
     "read_dark": "saxs.io.calib",
     "read_flat": "saxs.io.calib",
+    "read_calibration": "saxs.io.calib",
+    "CalibrationImages": "saxs.calibration_images",
+    "FrameCurves": "saxs.framecurves",
+    "write_ave": "saxs.io.ave",
+    "read_ave": "saxs.io.ave",
+    "ave_path": "saxs.io.ave",
     "read_curve": "saxs.io.curves",
     "write_curve": "saxs.io.curves",
     "Reducer": "saxs.reducer",
@@ -53,11 +59,14 @@ _LAZY = {
     "Calibration": "saxs.calibration",
     "q_calibration": "saxs.qcalibration",
     "QCalibration": "saxs.qcalibration",
+    "follow_kinetics": "saxs.kinetics",
+    "KineticsResult": "saxs.kinetics",
 }
 
 __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "Curve", "Geometry", "Header", "InputError", "SaxsError", "Step",
-    "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_curve",
+    "FrameStack", "read_frames", "read_mask", "read_dark", "read_flat", "read_calibration",
+    "CalibrationImages", "FrameCurves", "write_ave", "read_ave", "ave_path", "read_curve",
     "write_curve", "Reducer", "subtract", "subtract_blanks", "divide_thickness",
     "absolute_scale_factor", "apply_scale", "MCConfig", "monte_carlo", "SizeDistribution",
     "fit_curve", "find_bragg_peaks", "BraggFindings", "follow_bragg", "BraggSeries",
@@ -65,6 +74,7 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "write_result", "read_result", "read_distribution",
     "Population", "Species", "FormFactor", "form_factor", "monodisperse_width", "SampleModel",
     "simulate", "models", "calibrate", "Calibration", "q_calibration", "QCalibration",
+    "follow_kinetics", "KineticsResult",
 ]
 
 

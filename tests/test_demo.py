@@ -25,5 +25,15 @@ def test_demo_prints_the_findings(tmp_path, capsys):
     assert "lamellar phase melts between temperature_c 50 and 100" in text
     assert (out / "processed" / "index.html").is_file()
     assert str(out / "processed" / "index.html") in text
+    # the stopped-flow kinetics: rate constant within its uncertainty, onset of growth
+    rate = re.search(r"rate constant k1 \(A -> B\) = ([\d.]+) \+- ([\d.]+) 1/s", text)
+    k, err = float(rate.group(1)), float(rate.group(2))
+    assert abs(k - 0.15) <= err  # simulated: data_samples/stopped_flow.yaml
+    onset = re.search(r"continuous growth \(species C\) starts at t = ([\d.]+) \+- ([\d.]+) s",
+                      text)
+    assert abs(float(onset.group(1)) - 15.0) < 2.0  # within one frame period (2 s)
+    assert "simulated: k1 = 0.15 1/s, onset of growth 15 s" in text
+    assert (out / "stopped_flow" / "processed" / "kinetics" / "stopped_flow" /
+            "kinetics.png").is_file()
     # a second demo into the same folder is refused, not silently overwritten
     assert main(["demo", "-o", str(out), "-q"]) == 1

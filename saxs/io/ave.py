@@ -191,3 +191,65 @@ def _result(process: h5py.Group, name: str, item: FrameCurves) -> None:
     t = group.create_dataset("t", data=item.time_s)
     t.attrs.update({"units": "s", "axis": 1})
     group["frames"] = item.frame_range
+
+
+def read_ave(path: str | Path) -> list[FrameCurves]:
+    """Read the per-frame curves of an ``_ave.h5`` file (written by :func:`write_ave`).
+
+    Returns one :class:`FrameCurves` per ``result_ave*`` group (``result_ave`` first, then the
+    further sectors in order). Bins holding ``Dummy`` come back as NaN; the pixel counts are not
+    stored, so ``count`` is 1 in valid bins and 0 in empty ones.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not an HDF5 file ({exc})") from None
+    with f:
+        process = f.get(f"{ENTRY}/PyFAI")
+        if process is None or RESULT not in process:
+            raise InputError(f"{path}: no {ENTRY}/PyFAI/{RESULT}; not an _ave.h5 file of "
+                             "saxs reduce --per-frame or ID02")
+        names = sorted((n for n in process if n == RESULT or n.startswith(f"{RESULT}_")),
+                       key=lambda n: -1 if n == RESULT else int(n.rsplit("_", 1)[1]))
+        monitor = np.asarray(process["MCS/monitor"][()]) if "MCS/monitor" in process else None
+        params = process.get("parameters")
+        norm = params["normalization"][()] if params is not None and \
+            "normalization" in params else b"unknown"
+        dummy = float(params["Dummy"][()]) if params is not None and "Dummy" in params \
+            else DUMMY
+        title = f[f"{ENTRY}/title"][()] if "title" in f[ENTRY] else b""
+        return [_read_result(path, process[name], monitor, dummy,
+                             {"normalization": _text(norm), "source": str(path),
+                              "title": _text(title)}) for name in names]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _read_result(path: Path, group: h5py.Group, monitor, dummy: float,
+                 metadata: dict) -> FrameCurves:
+    for key in ("data", "data_errors", "q"):
+        if key not in group:
+            raise InputError(f"{path}: {group.name}/{key} is missing")
+    data = np.asarray(group["data"][()], dtype=np.float64)
+    errors = np.asarray(group["data_errors"][()], dtype=np.float64)
+    if data.ndim == 1:
+        data, errors = data[None, :], errors[None, :]
+    empty = (np.abs(data - dummy) <= DDUMMY) | (np.abs(errors - dummy) <= DDUMMY)
+    n = data.shape[0]
+    frames = np.asarray(group["frames"][()]) if "frames" in group else \
+        np.stack([np.arange(n), np.arange(1, n + 1)], axis=1)
+    time_s = np.asarray(group["t"][()], dtype=np.float64) if "t" in group else None
+    unit = _text(group["data"].attrs.get("units", "arb"))
+    sector = group.attrs.get("azimuth_range_deg")
+    return FrameCurves(
+        q=np.asarray(group["q"][()], dtype=np.float64),
+        intensity=np.where(empty, np.nan, data), sigma=np.where(empty, np.nan, errors),
+        count=(~empty).astype(np.float64), frame_range=frames, time_s=time_s,
+        monitor=monitor if monitor is not None and monitor.size == n else np.ones(n),
+        azimuth_range_deg=None if sector is None else tuple(float(v) for v in sector),
+        intensity_unit=unit if unit in ("arb", "1/cm") else "arb", metadata=metadata)

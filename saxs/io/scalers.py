@@ -189,11 +189,14 @@ def scaler_file_for(frame_file: Path) -> Path | None:
 def write_scalers(path: Path, *, i0: np.ndarray, i1: np.ndarray, exposure_time_s: np.ndarray,
                   start_epoch: float, instrument: str = "ESRF-ID02",
                   names: Mapping[str, str] | None = None,
-                  zero_offsets: Mapping[str, float] | None = None) -> None:
+                  zero_offsets: Mapping[str, float] | None = None,
+                  dead_time_s: float | np.ndarray = 1e-3) -> None:
     """Write an ID02 scaler file whose raw counters reproduce ``i0``, ``i1`` and the times.
 
     The counters are stored raw (``HS32C``) with factors, zero offsets and modes, and also
-    interpreted (``Intensity{0,1}UnCor``, ``ExposureTime``), as dahu writes them.
+    interpreted (``Intensity{0,1}UnCor``, ``ExposureTime``), as dahu writes them. Frame k
+    starts ``exposure + dead_time_s`` after frame k - 1 (TFG ``frame_time`` holds the dead and
+    live time of each frame; a stopped-flow series has long dead times between frames).
     """
     names = dict(names or {"time": "TIME", "i0": "PIN3", "i1": "PIN8"})
     zero = dict(zero_offsets or {"i0": 57.3, "i1": 346.7})
@@ -206,7 +209,8 @@ def write_scalers(path: Path, *, i0: np.ndarray, i1: np.ndarray, exposure_time_s
     counts[:, 1] = np.asarray(i0) / factors[1] + zero["i0"] * t_live
     counts[:, 2] = np.asarray(i1) / factors[2] + zero["i1"] * t_live
     frame_time = np.empty(2 * n)
-    frame_time[0::2], frame_time[1::2] = 1e-3, t_live  # dead time, live time
+    dead = np.broadcast_to(np.asarray(dead_time_s, dtype=np.float64), (n,))
+    frame_time[0::2], frame_time[1::2] = dead, t_live  # dead time, live time
     with h5py.File(path, "w-") as f:
         f.attrs.update({"NX_class": "NXroot", "creator": "saxs-simulate"})
         ent = f.create_group("entry_0000")
@@ -216,7 +220,7 @@ def write_scalers(path: Path, *, i0: np.ndarray, i1: np.ndarray, exposure_time_s
         inst["name"] = "TruSAXS"
         tfg = inst.create_group("TFG")
         tfg["frame_time"] = frame_time
-        tfg["delta_time"] = np.concatenate([[0.0], np.cumsum(exposure + 1e-3)[:-1]])
+        tfg["delta_time"] = np.concatenate([[0.0], np.cumsum(exposure + dead)[:-1]])
         tfg["HMStartEpoch"] = float(start_epoch)
         mcs = inst.create_group("MCS")
         mcs["HS32N"] = np.array([names["time"], names["i0"], names["i1"]], dtype="S")

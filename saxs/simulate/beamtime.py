@@ -29,13 +29,14 @@ from saxs.io.edf import write_edf
 from saxs.io.lima import write_lima
 from saxs.io.scalers import write_scalers
 from saxs.simulate.measurement import Layer, SimulatedStack, simulate_stack
+from saxs.simulate.models import SampleModel, Spheres
 from saxs.simulate.scenario import Measurement, Scenario, truth_grid
 
 log = logging.getLogger(__name__)
 
 SHEET_COLUMNS = ("sample", "kind", "file", "blank", "empty_cell", "temperature_c",
                  "growth_temperature_c", "reaction_time_s", "thickness_cm",
-                 "solvent_volume_fraction", "series", "frames")
+                 "solvent_volume_fraction", "series", "frames", "kinetic")
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,36 @@ def layers_of(scenario: Scenario, m: Measurement) -> list[Layer]:
 
 
 def simulate_measurement(scenario: Scenario, m: Measurement) -> SimulatedStack:
-    """Simulate the frames of one measurement (seeded by the scenario seed and scan number)."""
+    """Simulate the frames of one measurement (seeded by the scenario seed and scan number).
+
+    A measurement with ``kinetics`` changes from frame to frame: frame k shows the species
+    present at ``k * frame_period_s``.
+    """
     rng = np.random.default_rng([scenario.seed, m.scan])
+    if m.kinetics is not None:
+        return _simulate_kinetic(scenario, m, rng)
     return simulate_stack(scenario.detector, layers_of(scenario, m), transmission=m.transmission,
                           n_frames=m.n_frames, exposure_time_s=scenario.acquisition.exposure_time_s,
                           beam=scenario.beam, rng=rng, outliers=m.outliers)
+
+
+def _simulate_kinetic(scenario: Scenario, m: Measurement,
+                      rng: np.random.Generator) -> SimulatedStack:
+    parts = []
+    for t in m.kinetics.times_s(m.n_frames):
+        pops = m.kinetics.populations_at(float(t))
+        content = SampleModel((Spheres(pops), scenario.solvent.scaled(
+            1.0 - sum(p.volume_fraction for p in pops))), name=m.name)
+        layers = [Layer("kapton", scenario.cell.window_thickness_cm,
+                        scenario.cell.window.intensity),
+                  Layer(m.name, scenario.sample_thickness_cm, content.intensity)]
+        parts.append(simulate_stack(scenario.detector, layers, transmission=m.transmission,
+                                    n_frames=1,
+                                    exposure_time_s=scenario.acquisition.exposure_time_s,
+                                    beam=scenario.beam, rng=rng))
+    return SimulatedStack(frames=np.concatenate([p.frames for p in parts]),
+                          **{key: np.concatenate([getattr(p, key) for p in parts])
+                             for key in ("i0", "i1", "exposure_time_s", "transmission")})
 
 
 def file_stem(scenario: Scenario, m: Measurement, detector: str | None = None) -> str:
@@ -137,14 +163,20 @@ def write_measurement(scenario: Scenario, m: Measurement, raw: Path,
         return _write(raw / f"{file_stem(scenario, m)}.edf",
                       lambda p: write_edf(p, stack.frames, header, frame_headers=per_frame),
                       overwrite)
+    dead, times = 1e-3, None
+    if m.kinetics is not None:  # frames spaced by the stopped-flow frame period
+        dead = max(m.kinetics.frame_period_s - acq.exposure_time_s, 1e-3)
+        times = m.kinetics.times_s(m.n_frames)
     _write(raw / f"{scenario.collection}_scalers_{m.scan:05d}_00.h5",
            lambda p: write_scalers(p, i0=stack.i0, i1=stack.i1,
                                    exposure_time_s=stack.exposure_time_s,
-                                   start_epoch=float(header["HMStartEpoch"])), overwrite)
+                                   start_epoch=float(header["HMStartEpoch"]), dead_time_s=dead),
+           overwrite)
     return _write(raw / f"{file_stem(scenario, m)}.h5",
                   lambda p: write_lima(p, stack.frames, header, detector=scenario.detector_name,
                                        compression=acq.compression,
-                                       exposure_time_s=acq.exposure_time_s), overwrite)
+                                       exposure_time_s=acq.exposure_time_s,
+                                       time_of_frame=times), overwrite)
 
 
 def write_truth(scenario: Scenario, m: Measurement, truth: Path, overwrite: bool = False) -> Path:
@@ -161,6 +193,9 @@ def write_truth(scenario: Scenario, m: Measurement, truth: Path, overwrite: bool
     text.write("q_per_nm,content_per_cm,signal_per_cm,window_per_cm\n")
     for row in zip(q, content, signal, window, strict=True):
         text.write(",".join(repr(float(v)) for v in row) + "\n")
+    if m.kinetics is not None:
+        _write(truth / f"{m.name}_kinetics.csv",
+               lambda p: p.write_text(m.kinetics.truth_table(m.n_frames)), overwrite)
     return _write(truth / f"{m.name}.csv", lambda p: p.write_text(text.getvalue()), overwrite)
 
 
@@ -181,7 +216,8 @@ def sample_sheet_rows(scenario: Scenario, raw_files: dict[str, Path], root: Path
             "reaction_time_s": "" if m.reaction_time_s is None else m.reaction_time_s,
             "thickness_cm": scenario.sample_thickness_cm,
             "solvent_volume_fraction": m.solvent_volume_fraction, "series": m.series,
-            "frames": m.n_frames})
+            "frames": m.n_frames,
+            "kinetic": "true" if m.kinetics is not None else "false"})
     return rows
 
 

@@ -21,6 +21,7 @@ from saxs.geometry import Geometry
 from saxs.models.distributions import Species
 from saxs.simulate.config import Section
 from saxs.simulate.detector import Beamstop, DetectorModel
+from saxs.simulate.kinetics import Kinetics, kinetics_from_section
 from saxs.simulate.measurement import Beam, Outliers
 from saxs.simulate.models import (
     BraggPeak,
@@ -71,6 +72,7 @@ class Measurement:
     reaction_time_s: float | None = None
     series: str = ""
     populations: tuple[Species, ...] = ()
+    kinetics: Kinetics | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,15 @@ def _measurement(sec: Section, scan: int, *, defaults: Acquisition, solvent: Fla
     if kind not in KINDS:
         raise InputError(f"{sec.where}.kind: {kind!r} is not one of {KINDS}")
     pops = _populations(sec)
+    kinetics = None
+    if "kinetics" in sec.data:
+        if kind != "sample" or pops:
+            raise InputError(f"{sec.where}: kinetics is for kind 'sample' without populations "
+                             "(the kinetics section defines them)")
+        kinetics = kinetics_from_section(sec.section("kinetics"))
+        pops = kinetics.populations_at(0.0)
+    else:
+        sec.used.add("kinetics")
     peaks, broad = _peaks(sec), _broad_peak(sec)
     if pops and kind != "sample":
         raise InputError(f"{sec.where}: populations are only for kind 'sample'")
@@ -233,7 +244,7 @@ def _measurement(sec: Section, scan: int, *, defaults: Acquisition, solvent: Fla
         temperature_c=sec.get("temperature_c", None, float),
         growth_temperature_c=sec.get("growth_temperature_c", None, float),
         reaction_time_s=sec.get("reaction_time_s", None, float),
-        series=sec.get("series", "", str), populations=pops)
+        series=sec.get("series", "", str), populations=pops, kinetics=kinetics)
     sec.done()
     return m
 
