@@ -19,12 +19,13 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from saxs.errors import InputError
 from saxs_pipelines.beamtime import Beamtime, Item, discover
+from saxs_pipelines.geometry_source import resolve as resolve_geometry
 from saxs_pipelines.jobs import failed_record, output_paths, run_job, skipped_record
 from saxs_pipelines.records import is_complete, read_record, record_path
 
@@ -161,7 +162,7 @@ def _reduce_inputs(beamtime: Beamtime, item: Item) -> dict[str, str]:
     if scaler is not None:
         inputs["scalers"] = str(scaler)
     calib = beamtime.calib
-    for key in ("poni", "dark", "flat"):
+    for key in ("poni", "dark", "flat", "calibrant_frame"):
         if calib.get(key):
             inputs[key] = str(calib[key])
     for k, mask in enumerate(calib.get("mask") or []):
@@ -380,6 +381,10 @@ def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None =
     out = Path(out) if out is not None else beamtime.root / "processed"
     _check_out(out, resume, overwrite)
     with locked(out):
+        calib = resolve_geometry(beamtime.calib, config["discovery"], out,
+                                 overwrite=overwrite)
+        beamtime = replace(beamtime, calib=calib)
+        log.info("geometry from %s", calib["geometry_source"])
         return _run_locked(beamtime, config, out, resume=resume, overwrite=overwrite,
                            executor=executor, progress=progress or _quiet_bar)
 

@@ -207,5 +207,8 @@ def discover(root: str | Path, discovery: dict[str, Any]) -> Beamtime:
 
     defaults = DEFAULTS["discovery"]
     calib = {key: _resolve(root, key, discovery.get(key), defaults[key], many=key == "mask")
-             for key in ("poni", "mask", "dark", "flat")}
+             for key in ("poni", "mask", "dark", "flat", "calibrant_frame")}
+    from saxs_pipelines.geometry_source import chosen  # noqa: PLC0415
+
+    chosen(calib, discovery)  # a geometry source that is not configured fails here
     return Beamtime(root, tuple(items), calib, _problems(items, root))

@@ -62,8 +62,10 @@ def _summary(result) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     """``saxs batch``."""
     from saxs_pipelines.batch import run_batch  # noqa: PLC0415
+    from saxs_pipelines.beamtime import discover  # noqa: PLC0415
 
     config = _config(args)
+    discover(args.beamtime, config["discovery"])  # the folder, sheet and calibration, first
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
     handler = _log_to(out)
     try:
@@ -105,9 +107,11 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """``saxs watch``."""
+    from saxs_pipelines.beamtime import discover  # noqa: PLC0415
     from saxs_pipelines.watch import watch  # noqa: PLC0415
 
     config = _config(args)
+    discover(args.beamtime, config["discovery"])  # the folder, sheet and calibration, first
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
     handler = _log_to(out)
     print(f"watching {args.beamtime} (every {args.interval:g} s; Ctrl-C to stop); "

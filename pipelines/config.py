@@ -33,7 +33,13 @@ discovery:
   # e.g. [{match: "*ODE*", kind: solvent}, {match: "*empty*", kind: empty_cell}]
   rules: []
   # calibration files relative to the beamtime folder; wildcards allowed; null: none
-  poni: null           # null: geometry from the frame headers
+  poni: null           # a PONI file (geometry_from below says when it is used)
+  # a calibrant frame (AgBh, LaB6 ...) calibrated once per batch into OUT/calibration/
+  calibrant_frame: null
+  calibrant: AgBh      # pyFAI calibrant name(s) of that frame, e.g. LaB6 or "AgBh+LaB6"
+  # auto: the calibrant frame if given, else the PONI if given, else the frame headers;
+  # or ask for one: calibrant_frame, poni, header
+  geometry_from: auto
   mask: ["calib/mask*.edf"]
   dark: "calib/dark*.edf"
   flat: "calib/flat*.edf"

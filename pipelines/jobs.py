@@ -30,6 +30,8 @@ log = logging.getLogger("saxs.batch")
 #: and time stamps, reduction settings, geometry): consecutive stacks of one geometry share its
 #: pyFAI integrator and its streaming memory instead of allocating them per stack.
 _LAST_REDUCER: dict[str, Any] = {}
+#: The calibration files a reducer depends on (their stamps are part of its key).
+CALIBRATION_FILES = ("poni", "mask", "dark", "flat")
 
 
 def _reducer(params: dict[str, Any], frames):
@@ -38,9 +40,8 @@ def _reducer(params: dict[str, Any], frames):
     import saxs  # noqa: PLC0415
 
     calib, cfg = params["calib"], params["config"]["reduce"]
-    geometry = (saxs.Geometry.from_poni(calib["poni"], frames.geometry.shape)
-                if calib.get("poni") else frames.geometry)
-    files = {f"{k}{i}": path for k, v in calib.items() if v
+    geometry = frames.geometry  # the PONI's when one is configured (read_frames(poni=...))
+    files = {f"{k}{i}": path for k, v in calib.items() if v and k in CALIBRATION_FILES
              for i, path in enumerate([v] if isinstance(v, str) else v)}
     key = json.dumps([calib, stamps(files), cfg, geometry.to_header(), list(geometry.shape)],
                      sort_keys=True, default=str)
@@ -59,10 +60,11 @@ def _reduce(spec: dict[str, Any]) -> None:
 
     params = spec["params"]
     item = params["item"]
-    frames = saxs.read_frames(spec["inputs"]["raw"])
+    frames = saxs.read_frames(spec["inputs"]["raw"], poni=spec["params"]["calib"].get("poni"))
     curve = _reducer(params, frames).reduce(frames)
     meta = {**curve.metadata, "sample": item["name"], "kind": item["kind"],
-            "series": item["series"], **item["values"]}
+            "series": item["series"], **item["values"],
+            "geometry_source": params["calib"].get("geometry_source", "")}
     curve = curve.replace(metadata=meta)
     saxs.write_curve(spec["outputs"]["curve"], curve, overwrite=spec["overwrite"],
                      extra={"config": params["config"], "versions": versions()})
@@ -73,10 +75,12 @@ def _frames(spec: dict[str, Any]) -> None:
     import saxs  # noqa: PLC0415
 
     item = spec["params"]["item"]
-    frames = saxs.read_frames(spec["inputs"]["raw"])
+    frames = saxs.read_frames(spec["inputs"]["raw"], poni=spec["params"]["calib"].get("poni"))
     reducer = _reducer(spec["params"], frames)
     curves = reducer.integrate_frames(frames)
-    curves = dataclasses.replace(curves, metadata={**curves.metadata, "sample": item["name"]})
+    curves = dataclasses.replace(curves, metadata={
+        **curves.metadata, "sample": item["name"],
+        "geometry_source": spec["params"]["calib"].get("geometry_source", "")})
     saxs.write_ave(spec["outputs"]["ave"], curves, frames, geometry=reducer.geometry,
                    overwrite=spec["overwrite"])
 
