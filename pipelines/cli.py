@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["demo"].set_defaults(func=cmd_demo)
     from saxs_pipelines.calibrate import add_parser as add_calibrate  # noqa: PLC0415
     add_calibrate(sub, _add_common)
+    from saxs_pipelines.compare import add_parser as add_compare  # noqa: PLC0415
+
+    add_compare(sub, _add_common)
     return parser
 
 

@@ -60,6 +60,9 @@ _LAZY = {
     "q_calibration": "saxs.qcalibration",
     "QCalibration": "saxs.qcalibration",
     "follow_kinetics": "saxs.kinetics",
+    "compare": "saxs.comparison",
+    "Comparison": "saxs.comparison",
+    "guinier_auto": "saxs.comparison",
     "KineticsResult": "saxs.kinetics",
 }
 
@@ -74,7 +77,7 @@ __all__ = [  # noqa: RUF022  (grouped: eager names, then lazy ones)
     "write_result", "read_result", "read_distribution",
     "Population", "Species", "FormFactor", "form_factor", "monodisperse_width", "SampleModel",
     "simulate", "models", "calibrate", "Calibration", "q_calibration", "QCalibration",
-    "follow_kinetics", "KineticsResult",
+    "follow_kinetics", "KineticsResult", "compare", "Comparison", "guinier_auto",
 ]
 
 

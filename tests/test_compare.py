@@ -104,3 +104,34 @@ def test_guinier_auto_refuses_curves_without_a_guinier_region():
         guinier_auto(rising)
     with pytest.raises(InputError, match="fewer than 3 positive"):
         guinier_auto(saxs.Curve(q, -np.ones_like(q), np.ones_like(q)))
+
+
+def _cli(*args):
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    main = "import sys; from saxs_pipelines.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", main, "compare", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_compare_command(tmp_path):
+    rng = np.random.default_rng(5)
+    paths = {}
+    for name, curve in (("a", _measure(rng)), ("b", _measure(rng)),
+                        ("shifted", _measure(rng, truth=_truth(Q * 1.01)))):
+        paths[name] = saxs.write_curve(tmp_path / f"{name}.h5", curve)
+    same = _cli(str(paths["a"]), str(paths["b"]))
+    assert same.returncode == 0, same.stderr
+    assert ": agree" in same.stdout
+    differ = _cli(str(paths["shifted"]), str(paths["a"]))
+    assert differ.returncode == 1
+    assert "DIFFER" in differ.stdout
+    assert "largest deviation" in differ.stdout
+    missing = _cli(str(tmp_path / "nope.h5"), str(paths["a"]))
+    assert missing.returncode == 1
+    assert "nope.h5" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_alpha = _cli(str(paths["a"]), str(paths["b"]), "--alpha", "5")
+    assert bad_alpha.returncode == 1
+    assert "--alpha 5.0" in bad_alpha.stderr
