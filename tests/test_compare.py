@@ -107,8 +107,8 @@ def test_guinier_auto_refuses_curves_without_a_guinier_region():
 
 
 def _cli(*args):
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import subprocess
+    import sys
 
     main = "import sys; from saxs_pipelines.cli import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", main, "compare", *args],
