@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,13 @@ analysis:
     n_sigma: 3.0
     max_quantized_rel_width: 0.06  # relative width of a magic-size candidate ...
     resolution_factor: 2.0         # ... or up to this many x the Monte Carlo's resolution
-  # null: SCIENCE.md's table; or [{wavelength_nm: 403, species: "(CdSe)33"}, ...]
+  # null: the built-in CdSe magic-size-cluster table;
+  # or [{wavelength_nm: 403, species: "(CdSe)33"}, ...]
   families: null
   bragg:
     min_significance: 5.0
     max_relative_fwhm: 0.1
-    tolerance: 0.015
+    tolerance: 0.007     # relative, of the indexing ratios (saxs.bragg.DEFAULT_TOLERANCE)
 
 batch:
   executor: local      # local (process pool) or dask
@@ -118,6 +120,71 @@ def _merge(defaults: dict[str, Any], given: dict[str, Any], where: str,
         else:
             out[key] = value
     return out
+
+
+#: Settings that may be null (besides those whose default is null).
+NULLABLE = {"reduce.frame_threshold", "reduce.zinger_threshold", "discovery.mask",
+            "discovery.dark", "discovery.flat", "discovery.sample_sheet"}
+#: Allowed values or ranges of single settings: a tuple of choices, or (low, high) bounds
+#: given as a callable test and the text that explains it.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "discovery.geometry_from": ("auto", "calibrant_frame", "poni", "header"),
+    "histogram.scale": ("log", "linear"),
+    "histogram.weighting": ("volume", "number"),
+    "batch.executor": ("local", "dask"),
+}
+RANGES: dict[str, tuple[float, float]] = {  # inclusive low, exclusive high
+    "reduce.npt": (2, math.inf), "reduce.frame_threshold": (1e-9, math.inf),
+    "reduce.zinger_threshold": (1e-9, math.inf), "histogram.bins": (1, math.inf),
+    "analysis.populations.bins": (2, math.inf),
+    "analysis.populations.significance": (1e-9, math.inf),
+    "analysis.populations.n_sigma": (1e-9, math.inf),
+    "analysis.populations.max_quantized_rel_width": (1e-9, 1.0),
+    "analysis.populations.resolution_factor": (1e-9, math.inf),
+    "analysis.bragg.min_significance": (1e-9, math.inf),
+    "analysis.bragg.max_relative_fwhm": (1e-9, 1.0),
+    "analysis.bragg.tolerance": (1e-9, 0.2), "batch.jobs": (1, 1025),
+}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "text", list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
+
+
+def _check_values(values: dict[str, Any], defaults: dict[str, Any], where: str,
+                  section: str) -> None:
+    """Types against the defaults', then :data:`CHOICES` and :data:`RANGES` (one-line errors
+    naming the file, the key and the value)."""
+    for key, value in values.items():
+        name = f"{section}.{key}"
+        default = defaults.get(key)
+        if isinstance(default, dict) and isinstance(value, dict):
+            _check_values(value, default, where, name)
+            continue
+        if value is None:
+            if default is not None and name not in NULLABLE:
+                raise InputError(f"{where}: {name} may not be null; the default is {default!r}")
+            continue
+        whole = isinstance(default, int) and not isinstance(default, bool)
+        if default is not None and not name.startswith("discovery.") and (
+                _kind(value) != _kind(default)
+                or (whole and isinstance(value, float) and not value.is_integer())):
+            raise InputError(f"{where}: {name} must be a {_kind(default)} like "
+                             f"{default!r}, got {value!r}")
+        if whole and isinstance(value, float):
+            values[key] = int(value)  # 300.0 from YAML is 300
+        if name in CHOICES and value not in CHOICES[name]:
+            raise InputError(f"{where}: {name} is {value!r}; choose one of "
+                             f"{list(CHOICES[name])}")
+        if name in RANGES:
+            low, high = RANGES[name]
+            if not low <= value < high:
+                raise InputError(f"{where}: {name} = {value!r} is out of range; give a value "
+                                 f">= {low:g}" + (f" and < {high:g}" if high < math.inf else ""))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -154,6 +221,8 @@ def load_config(path: str | os.PathLike | dict | None) -> dict[str, Any]:
             out["mc"] = _mc_section(given, where)
         else:
             out[section] = _merge(DEFAULTS[section], given, where, section)
+            _check_values(out[section], DEFAULTS[section], where, section)
+    mc_config(out["mc"], where=where)  # types and ranges of the Monte Carlo settings
     return out
 
 
@@ -167,12 +236,18 @@ def _mc_section(section: dict[str, Any], where: str) -> dict[str, Any]:
     return {**DEFAULTS["mc"], **section}
 
 
-def mc_config(settings: dict[str, Any], overrides: dict[str, Any] | None = None):
+def mc_config(settings: dict[str, Any], overrides: dict[str, Any] | None = None,
+              where: str = "configuration"):
     """An :class:`saxs.MCConfig` from the ``mc`` section with command-line overrides."""
     from saxs.montecarlo import MCConfig  # noqa: PLC0415
 
     values = {**settings, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    return MCConfig.from_dict(values, where="configuration section 'mc'")
+    try:
+        return MCConfig.from_dict(values, where=f"{where}: section 'mc'")
+    except InputError as exc:
+        message = str(exc)
+        raise InputError(message if message.startswith(where) else
+                         f"{where}: section 'mc': {message}") from None
 
 
 def parse_assignments(items: list[str] | None, flag: str) -> dict[str, float]:

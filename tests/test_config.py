@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -52,3 +54,47 @@ def test_command_line_overrides():
     assert config["batch"]["jobs"] == 4
     assert config["mc"]["seed"] == 9
     assert config["reduce"]["npt"] == DEFAULTS["reduce"]["npt"]
+
+
+@pytest.mark.parametrize(("given", "match"), [
+    ({"mc": {"n_rep": -5}}, r"section 'mc': MCConfig.n_rep must be an integer >= 1, got -5"),
+    ({"mc": {"conv_crit": "1.0"}}, r"conv_crit must be a positive number, got '1.0'"),
+    ({"reduce": {"npt": "three hundred"}}, r"reduce.npt must be a number like 300"),
+    ({"reduce": {"npt": 300.5}}, r"reduce.npt must be a number like 300, got 300.5"),
+    ({"reduce": {"npt": None}}, r"reduce.npt may not be null"),
+    ({"reduce": {"frame_threshold": -1}}, r"reduce.frame_threshold = -1 is out of range"),
+    ({"batch": {"jobs": 0}}, r"batch.jobs = 0 is out of range"),
+    ({"histogram": {"scale": "lin"}}, r"histogram.scale is 'lin'; choose one of"),
+    ({"subtract": {"two_step": "yes"}}, r"subtract.two_step must be a true/false"),
+    ({"discovery": {"geometry_from": "guess"}}, r"discovery.geometry_from is 'guess'"),
+    ({"analysis": {"bragg": {"tolerance": 0.5}}}, r"analysis.bragg.tolerance = 0.5 is out"),
+])
+def test_config_values_are_checked_on_load(tmp_path, given, match):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(given))
+    with pytest.raises(saxs.InputError, match=re.escape(str(path)) + ".*" + match):
+        load_config(path)
+
+
+def test_integral_numbers_and_nulls_are_accepted():
+    config = load_config({"reduce": {"npt": 250.0, "frame_threshold": None}})
+    assert config["reduce"]["npt"] == 250
+    assert isinstance(config["reduce"]["npt"], int)
+    assert config["reduce"]["frame_threshold"] is None
+
+
+def test_batch_with_a_bad_value_creates_nothing(tmp_path, capsys):
+    beamtime = tmp_path / "bt"
+    beamtime.mkdir()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"reduce": {"npt": "three hundred"}}))
+    out = tmp_path / "out"
+    assert main(["batch", str(beamtime), "-c", str(bad), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "reduce.npt must be a number" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert main(["batch", str(tmp_path / "typo"), "-o", str(out), "-q"]) == 1
+    assert "beamtime folder not found" in capsys.readouterr().err
+    assert not out.exists()
+    assert not (tmp_path / "typo").exists()
