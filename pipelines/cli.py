@@ -75,14 +75,21 @@ def _cmd_mc(args: argparse.Namespace) -> int:
             plot_mc(dist, hist, png, title=path.name)
         except saxs.SaxsError as exc:
             failures += 1
-            print(f"saxs mc: {path}: {exc}", file=sys.stderr)
+            tqdm.write(f"saxs mc: {path}: {exc}", file=sys.stderr)
             continue
         mean, mean_std = hist.moments["mean_nm"]
         phi, phi_std = hist.moments["total_volume_fraction"]
-        flag = "" if dist.all_converged else "  (NOT all repetitions converged)"
-        print(f"{path.name}: volume-weighted mean R {mean:.4g} +- {mean_std:.2g} nm, "
-              f"volume fraction {phi:.4g} +- {phi_std:.2g}, chi2_r "
-              f"{dist.chi2_r.mean():.3f}{flag} -> {result}, {png}")
+        flag = ""
+        if not dist.all_converged:
+            failures += 1
+            flag = (f"  NOT CONVERGED: {int((~dist.converged).sum())} of {dist.converged.size} "
+                    f"repetitions stayed above conv_crit {dist.config['conv_crit']:g} (best "
+                    f"chi2_r {dist.chi2_r.min():.3g}); the model does not describe this curve: "
+                    "check the q unit (--unit), the blank subtraction and the shape; result "
+                    "written, flagged")
+        tqdm.write(f"{path.name}: volume-weighted mean R {mean:.4g} +- {mean_std:.2g} nm, "
+                   f"volume fraction {phi:.4g} +- {phi_std:.2g}, chi2_r "
+                   f"{dist.chi2_r.mean():.3f}{flag} -> {result}, {png}")
     return EXIT_FAILED_ITEMS if failures else EXIT_OK
 
 
@@ -255,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except SaxsError as exc:
         print(f"saxs {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # unwritable folder, a path under a file, a full disk ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"saxs {args.command}: error: {where}{exc.strerror or exc}; check the path, its "
+              "permissions and the free space", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"saxs {args.command}: interrupted", file=sys.stderr)

@@ -232,7 +232,18 @@ def prepare_data(curve: Curve, config: MCConfig) -> FitData:
     if not np.all(sigma > 0):
         raise InputError("MCConfig.sigma_floor_rel: some points have sigma = 0 and I = 0; "
                          "give them an uncertainty")
+    negative = float(np.mean(intensity < 0))
+    if negative > MAX_NEGATIVE_FRACTION or float(np.sum(intensity / sigma**2)) <= 0:
+        raise InputError(f"{curve.metadata.get('sample', 'curve')}: {100 * negative:.0f} % of "
+                         "the intensities are negative; particles cannot scatter that: check "
+                         "the blank subtraction (solvent volume fraction, transmission) or fit "
+                         "a smaller q range")
     return FitData(q=q, intensity=intensity, sigma=sigma, steps=steps)
+
+
+#: A curve with more negative points than this is refused (over-subtracted or not a curve
+#: of scattering particles); noise around zero at high q stays well below it.
+MAX_NEGATIVE_FRACTION = 0.5
 
 
 def radius_limits(data: FitData, config: MCConfig) -> tuple[float, float]:

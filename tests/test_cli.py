@@ -110,3 +110,58 @@ def test_mc_command_writes_result_and_png(tmp_path, capsys):
     config.write_text("version: 1\nmc:\n  n_repetitions: 3\n")
     assert main(["mc", str(good), "-c", str(config), "-o", str(out), "-q"]) == 1
     assert "n_repetitions" in capsys.readouterr().err
+
+
+def _run(*args):
+    code = "import sys; from saxs_pipelines.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          check=False)
+
+
+def _sphere_curve(tmp_path, name, q_scale=1.0, offset=0.0):
+    import numpy as np
+
+    import saxs
+    from saxs.models.distributions import Species, spheres_intensity
+
+    q = np.geomspace(0.1, 7, 80)
+    intensity = spheres_intensity(q, [Species(1.1, 1e-3, 0.1, "lognormal")])
+    noisy = intensity * (1 + 0.02 * np.random.default_rng(2).standard_normal(q.size)) - offset
+    # q_scale != 1: the file claims 1/nm for numbers in another unit
+    return saxs.write_curve(tmp_path / f"{name}.dat", saxs.Curve(
+        q * q_scale, noisy, 0.02 * intensity, intensity_unit="1/cm",
+        metadata={"sample": name}))
+
+
+def test_mc_refuses_garbage_and_flags_failed_fits(tmp_path):
+    """Mostly negative intensities: refused, nothing written, exit 3. q ten times too large
+    (a unit mix-up): the Monte Carlo does not converge, the result is written but flagged and
+    the exit code is 3. An output folder under a file: one line, exit 1."""
+    import numpy as np
+
+    negative = _sphere_curve(tmp_path, "negative", offset=1.0)
+    out = tmp_path / "out"
+    run = _run("mc", str(negative), "-o", str(out), "--nrep", "2", "-q")
+    assert run.returncode == 3
+    assert "% of the intensities are negative" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (out / "negative_mc.h5").exists()
+    wrong_unit = _sphere_curve(tmp_path, "wrong_unit", q_scale=10.0)
+    run = _run("mc", str(wrong_unit), "-o", str(out), "--nrep", "2", "--rmin", "0.3",
+               "--rmax", "4", "-q")
+    assert run.returncode == 3
+    assert "NOT CONVERGED" in run.stdout
+    assert "check the q unit" in run.stdout
+    import saxs
+
+    dist = saxs.read_distribution(out / "wrong_unit_mc.h5")
+    assert not np.all(dist.converged)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    good = _sphere_curve(tmp_path, "good")
+    run = _run("mc", str(good), "-o", str(blocker / "sub"), "--nrep", "2", "-q")
+    assert run.returncode == 1
+    assert "a_file" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert blocker.read_text() == "x"
