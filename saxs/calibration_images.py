@@ -69,6 +69,7 @@ class CalibrationImages:
             if not np.all(np.isfinite(array)):
                 raise InputError(f"{name} {self.sources.get(name) or 'array'} holds NaN or "
                                  "infinite pixels")
+        _plausible(mask.astype(bool, copy=False), dark, flat, self.sources)
         object.__setattr__(self, "mask", _frozen(mask.astype(bool, copy=False)))
         object.__setattr__(self, "dark", _frozen(dark))
         object.__setattr__(self, "flat", _frozen(flat))
@@ -95,6 +96,42 @@ class CalibrationImages:
                    flat=image_or_number(flat, shape, "flat", 1.0),
                    sources={"mask": describe(mask), "dark": describe(dark),
                             "flat": describe(flat)})
+
+
+#: Largest dark value a counting detector gives (a 32-bit counter); more means a file read
+#: with the wrong byte order or data type.
+MAX_DARK_COUNTS = 2.0**32
+#: Largest ratio between the 99th and 1st percentiles of a flat's valid pixels: a detector
+#: efficiency varies by per cents to tens of per cents, not by orders of magnitude.
+MAX_FLAT_SPREAD = 100.0
+
+
+def _plausible(mask: np.ndarray, dark: np.ndarray, flat: np.ndarray, sources) -> None:
+    """Refuse calibration images that cannot be right (one-line errors naming the file)."""
+    def name(what: str) -> str:
+        return f"{what} {sources.get(what) or 'array'}"
+
+    if mask.all():
+        raise InputError(f"{name('mask')} masks every pixel (no valid pixel left); check its "
+                         "convention (True or non-zero = masked) and its Dummy value")
+    valid = ~mask
+    if np.abs(dark[valid]).max(initial=0.0) > MAX_DARK_COUNTS:
+        raise InputError(f"{name('dark')}: values up to {np.abs(dark[valid]).max():.3g} are no "
+                         "detector counts (wrong byte order or data type?); check the file")
+    use = flat[valid]
+    if use.size and (use < 0).any():
+        raise InputError(f"{name('flat')}: {np.count_nonzero(use < 0)} unmasked pixels are "
+                         "negative; a flat field is an efficiency > 0")
+    positive = use[use > 0]
+    if use.size and positive.size < 0.5 * use.size:
+        raise InputError(f"{name('flat')}: {100 * (1 - positive.size / use.size):.0f} % of the "
+                         "unmasked pixels are 0; check the file or mask those pixels")
+    if positive.size > 1:
+        low, high = np.percentile(positive, [1, 99])
+        if high > MAX_FLAT_SPREAD * low:
+            raise InputError(f"{name('flat')}: values from {low:.3g} to {high:.3g} (1st to "
+                             "99th percentile); a flat field varies by per cents, not orders "
+                             "of magnitude (wrong byte order or data type?)")
 
 
 def _array(value, shape: tuple[int, int], what: str) -> np.ndarray:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -326,12 +327,24 @@ class Reducer:
         return {"mask": self._static_mask, "dummy": NO_DATA, "delta_dummy": 0.5,
                 "polarization_factor": pf, "flat": flat, "method": self.method}
 
+    def _check_dark(self, data: np.ndarray, dark: np.ndarray) -> None:
+        """Refuse a dark above the frames: the raw counts include the dark, so their sum over
+        the valid pixels cannot fall below the summed dark by more than 5 Poisson sigmas."""
+        use = (data != NO_DATA) & np.isfinite(data)
+        counts, dark_sum = float(np.sum(data[use])), float(np.sum(dark[use]))
+        if counts - dark_sum < -5.0 * math.sqrt(max(counts, 1.0)):
+            source = self.calibration.sources.get("dark") or "the dark"
+            raise InputError(f"dark {source}: its counts ({dark_sum:.4g} summed over the valid "
+                             f"pixels) are above the frames' ({counts:.4g}): a dark of another "
+                             "detector, exposure time or byte order; give the matching dark")
+
     def integrate_sums(self, sums: StackSums, nf: float, pf: float | None,
                        workspace: StackWorkspace | None = None) -> Integrated:
         """Integrate the summed counts of the accepted frames (:mod:`saxs.azimuthal`)."""
         from saxs.azimuthal import integrate1d  # noqa: PLC0415
 
         data, dark, var_frames, common = self._integration_inputs(sums, nf, pf, workspace)
+        self._check_dark(data, dark)
         poisson = integrate1d(self.geometry, data, self.npt, dark=dark, error_model="poisson",
                               **common)
         if np.count_nonzero(sums.accepted) >= 2:

@@ -377,3 +377,30 @@ def test_reduction_parameters_stored_with_the_curve(tmp_path):
     assert step.parameters["dark"].endswith("dark.edf")
     assert back.metadata["frames_dropped"][0]["frame"] == 1
     np.testing.assert_array_equal(back.intensity, curve.intensity)
+
+
+def test_implausible_calibration_images_are_refused(tmp_path):
+    """A dark read with the wrong byte order, a dark above the frames, a flat of zeros or of
+    absurd spread: one-line errors naming the image, nothing reduced."""
+    files = write_beamtime(_scenario(frames=2), tmp_path)
+    stack = saxs.read_frames(files.raw["np"])
+    geometry = stack.geometry
+    dark = saxs.read_dark(files.calib["dark"], geometry.shape)
+    swapped_path = tmp_path / "dark_swapped.edf"
+    swapped = np.asarray(dark, np.float32).byteswap()
+    write_edf(swapped_path, swapped[None], {})
+    with pytest.raises(InputError, match=r"dark_swapped\.edf: values up to .*wrong byte order"):
+        Reducer(geometry, dark=str(swapped_path))
+    frame_mean = float(np.mean(stack[0]))
+    with pytest.raises(InputError, match=r"dark .* are above the frames"):
+        Reducer(geometry, dark=np.full(geometry.shape, 50 * frame_mean + 100)).reduce(stack)
+    flat = np.ones(geometry.shape)
+    flat[:, : geometry.shape[1] * 2 // 3] = 0
+    with pytest.raises(InputError,
+                       match=r"flat array \(150, 140\): \d+ % of the unmasked pixels are 0"):
+        Reducer(geometry, flat=flat)
+    spread = np.random.default_rng(0).lognormal(0, 3, geometry.shape)
+    with pytest.raises(InputError, match="not orders of magnitude"):
+        Reducer(geometry, flat=spread)
+    # a plausible dark and flat pass
+    Reducer(geometry, dark=dark, flat=np.full(geometry.shape, 1.02)).reduce(stack)
