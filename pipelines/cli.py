@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from saxs_pipelines.messages import cli_wording
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_ITEMS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 log = logging.getLogger("saxs")
@@ -75,7 +77,7 @@ def _cmd_mc(args: argparse.Namespace) -> int:
             plot_mc(dist, hist, png, title=path.name)
         except saxs.SaxsError as exc:
             failures += 1
-            tqdm.write(f"saxs mc: {path}: {exc}", file=sys.stderr)
+            tqdm.write(f"saxs mc: {path}: {cli_wording(exc)}", file=sys.stderr)
             continue
         mean, mean_std = hist.moments["mean_nm"]
         phi, phi_std = hist.moments["total_volume_fraction"]
@@ -167,6 +169,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: The order of ``saxs --help``: a beamtime's workflow, then the tools.
+HELP_ORDER = ("demo", "batch", "watch", "reprocess", "calibrate", "reduce", "mc", "fit",
+              "analyze", "kinetics", "compare", "config", "simulate", "bench")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``saxs`` command."""
     parser = argparse.ArgumentParser(
@@ -235,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     from saxs_pipelines.compare import add_parser as add_compare  # noqa: PLC0415
 
     add_compare(sub, _add_common)
+    rank = {name: k for k, name in enumerate(HELP_ORDER)}
+    sub._choices_actions.sort(key=lambda action: rank.get(action.dest, len(rank)))
     return parser
 
 
@@ -261,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except SaxsError as exc:
-        print(f"saxs {args.command}: error: {exc}", file=sys.stderr)
+        print(f"saxs {args.command}: error: {cli_wording(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # unwritable folder, a path under a file, a full disk ...
         where = f"{exc.filename}: " if exc.filename else ""

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from saxs_pipelines.messages import cli_wording
+
 EXIT_OK, EXIT_FAILED_ITEMS = 0, 3
 DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "data_samples" / "scenario.yaml"
 
@@ -183,7 +185,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
                   + (f" (frames dropped: {dropped})" if dropped else ""))
         except SaxsError as exc:
             failures += 1
-            print(f"saxs reduce: {name}: {exc}", file=sys.stderr)
+            print(f"saxs reduce: {name}: {cli_wording(exc)}", file=sys.stderr)
     return EXIT_FAILED_ITEMS if failures else EXIT_OK
 
 
@@ -384,7 +386,11 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     red.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_common(red)
     red.set_defaults(func=cmd_reduce)
-    ana = sub.add_parser("analyze", help="series findings from result files")
+    ana = sub.add_parser("analyze", help="series findings from result files",
+                         description="Series findings from sample result files (saxs batch, "
+                         "saxs mc): quantized magic-size steps, families and continuous growth "
+                         "of the size populations, or with --bragg the Bragg phases, d-spacings "
+                         "and melting; prints them and optionally writes a CSV table.")
     ana.add_argument("results", nargs="+", help="sample files written by saxs batch / saxs mc")
     ana.add_argument("--variable", default="temperature_c",
                      help="metadata key that orders the series (default temperature_c)")
@@ -403,7 +409,11 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     batch.add_argument("--resume", action="store_true",
                        help="keep jobs whose records prove them complete; run the rest")
     batch.set_defaults(func=cmd_batch)
-    watch = sub.add_parser("watch", help="process stacks as they are written (live mode)")
+    watch = sub.add_parser("watch", help="process stacks as they are written (live mode)",
+                           description="Live mode during a beamtime: scan the folder, process "
+                           "each stack once its file is complete (unchanged for --settle s), "
+                           "and refresh the series and the report; stop with Ctrl-C or after "
+                           "--idle-timeout s without a new stack.")
     watch.add_argument("beamtime", help="beamtime folder being written")
     _batch_options(watch, add_common)
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between scans")
@@ -412,19 +422,28 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     watch.add_argument("--idle-timeout", type=float,
                        help="stop after this many seconds without a new stack")
     watch.set_defaults(func=cmd_watch)
-    demo = sub.add_parser("demo", help="simulate the shipped beamtime and process it")
+    demo = sub.add_parser("demo", help="simulate the shipped beamtime and process it",
+                          description="Simulate the shipped CdSe beamtime of data_samples/, "
+                          "process it with saxs batch, print the findings and the report's "
+                          "path; then follow the shipped stopped-flow series in time.")
     demo.add_argument("-o", "--output", default="saxs-demo", help="folder (default saxs-demo)")
     demo.add_argument("-c", "--config", help="pipeline.yaml")
     demo.add_argument("-j", "--jobs", type=int, help="worker processes")
     demo.add_argument("--overwrite", action="store_true", help="redo an existing demo folder")
     add_common(demo)
     demo.set_defaults(func=cmd_demo)
-    rep = sub.add_parser("reprocess", help="run the job of a record again")
+    rep = sub.add_parser("reprocess", help="run the job of a record again",
+                         description="Run the job stored in a batch record again (same inputs, "
+                         "parameters and outputs), e.g. after fixing a calibration file; the "
+                         "record is rewritten with the new result.")
     rep.add_argument("record", help="records/<stage>/<name>.json of a batch")
     rep.add_argument("--overwrite", action="store_true", help="replace the job's outputs")
     add_common(rep)
     rep.set_defaults(func=cmd_reprocess)
-    cfg = sub.add_parser("config", help="configuration files")
+    cfg = sub.add_parser("config", help="configuration files",
+                         description="Configuration files: 'saxs config init' writes the "
+                         "commented default pipeline.yaml (unknown keys and bad values are "
+                         "errors when it is read).")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
     init = cfg_sub.add_parser("init", help="write the commented default pipeline.yaml")
     init.add_argument("path", nargs="?", default="pipeline.yaml")

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from saxs_pipelines.messages import cli_wording
+
 EXIT_OK, EXIT_FAILED_ITEMS = 0, 3
 NORMALIZATIONS = ("auto", "i1", "exposure", "none")
 
@@ -159,7 +161,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
                   + (f" (frames dropped: {dropped})" if dropped else ""))
         except SaxsError as exc:
             failures += 1
-            print(f"saxs reduce: {name}: {exc}", file=sys.stderr)
+            print(f"saxs reduce: {name}: {cli_wording(exc)}", file=sys.stderr)
     return EXIT_FAILED_ITEMS if failures else EXIT_OK
 
 

@@ -165,3 +165,26 @@ def test_mc_refuses_garbage_and_flags_failed_fits(tmp_path):
     assert "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
     assert blocker.read_text() == "x"
+
+
+def test_help_lists_commands_in_workflow_order_and_each_has_a_description():
+    from saxs_pipelines.cli import HELP_ORDER, build_parser
+
+    run = _run("--help")
+    listed = re.findall(r"^    (\w+)", run.stdout, flags=re.M)
+    assert listed == list(HELP_ORDER)
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert parser.description, name
+
+
+def test_existing_output_message_speaks_the_command_line(tmp_path):
+    good = _sphere_curve(tmp_path, "again")
+    run = _run("compare", str(good), str(good))
+    assert run.returncode == 0
+    out = tmp_path / "out"
+    assert _run("mc", str(good), "-o", str(out), "--nrep", "2", "-q").returncode == 0
+    run = _run("mc", str(good), "-o", str(out), "--nrep", "2", "-q")
+    assert run.returncode == 3
+    assert "pass --overwrite" in run.stderr
+    assert "overwrite=True" not in run.stderr
