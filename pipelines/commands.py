@@ -4,9 +4,11 @@ and the single-curve commands ``saxs reduce``, ``analyze`` and ``fit``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,17 @@ def _log_to(out: Path) -> logging.Handler:
     logger.addHandler(handler)
     logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
     return handler
+
+
+@contextlib.contextmanager
+def logged(out: Path) -> Iterator[None]:
+    """``OUT/saxs.log`` records the ``saxs`` loggers (INFO and up) while the block runs."""
+    handler = _log_to(out)
+    try:
+        yield
+    finally:
+        logging.getLogger("saxs").removeHandler(handler)
+        handler.close()
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,8 +168,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     files = write_beamtime(load_scenario(DEMO_SCENARIO), root / "beamtime",
                            overwrite=args.overwrite)
     print(f"processing {len(files.raw)} stacks -> {root / 'processed'}")
-    result = run_batch(root / "beamtime", config, root / "processed", overwrite=args.overwrite,
-                       progress=_progress(args.quiet))
+    with logged(root / "processed"):
+        result = run_batch(root / "beamtime", config, root / "processed",
+                           overwrite=args.overwrite, progress=_progress(args.quiet))
     print("\n".join(_findings(result)))
     return _summary(result)
 

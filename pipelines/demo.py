@@ -17,15 +17,16 @@ EXIT_OK = 0
 def _kinetics_demo(root: Path, config: dict, *, overwrite: bool, quiet: bool) -> int:
     from saxs.simulate import load_scenario, write_beamtime  # noqa: PLC0415
     from saxs_pipelines.batch import run_batch  # noqa: PLC0415
-    from saxs_pipelines.commands import _progress, _summary  # noqa: PLC0415
+    from saxs_pipelines.commands import _progress, _summary, logged  # noqa: PLC0415
 
     scenario = load_scenario(KINETICS_SCENARIO)
     print(f"\nsimulating the stopped-flow series ({KINETICS_SCENARIO.name}) into "
           f"{root / 'beamtime'}")
     write_beamtime(scenario, root / "beamtime", overwrite=overwrite)
     print(f"processing it -> {root / 'processed'}")
-    result = run_batch(root / "beamtime", config, root / "processed", overwrite=overwrite,
-                       progress=_progress(quiet))
+    with logged(root / "processed"):
+        result = run_batch(root / "beamtime", config, root / "processed", overwrite=overwrite,
+                           progress=_progress(quiet))
     code = _summary(result)
     for record in result.records.get("kinetics", []):
         if record["status"] != "ok":

@@ -97,10 +97,18 @@ def _kinetics(out: Path, result: BatchResult) -> list[str]:
 
 
 def summary_rows(result: BatchResult) -> list[dict[str, Any]]:
-    """One row per job."""
+    """One row per job; record paths relative to the output folder (it can be moved)."""
     return [{"stage": r["spec"]["stage"], "name": r["spec"]["name"], "status": r["status"],
              "seconds": round(float(r.get("seconds", 0.0)), 3),
-             "error": r.get("error", ""), "record": r["record"]} for r in result.all()]
+             "error": r.get("error", ""), "record": _relative(result.out, r["record"])}
+            for r in result.all()]
+
+
+def _relative(out: Path, path: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(out).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def write_index(out: Path, beamtime: Beamtime, result: BatchResult) -> Path:

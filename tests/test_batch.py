@@ -100,6 +100,8 @@ def test_batch_processes_everything(reference):
     summary = list(csv.DictReader((out / "summary.csv").read_text().splitlines()))
     assert {r["status"] for r in summary} == {"ok"}
     assert len(summary) == 8 + 6 + 2  # reduce all stacks, 6 samples with blanks, 2 series
+    assert all((out / r["record"]).is_file() for r in summary)  # relative to the folder
+    assert not any(r["record"].startswith("/") for r in summary)
     growth = json.loads((out / "series" / "growth" / "findings.json").read_text())
     assert growth["quantized"] == []
     assert growth["continuous"][0]["variables"] == [200, 210, 220, 230]

@@ -24,6 +24,7 @@ def test_demo_prints_the_findings(tmp_path, capsys):
                      r"d = 3\.4[01]\d", text)
     assert "lamellar phase melts between temperature_c 50 and 100" in text
     assert (out / "processed" / "index.html").is_file()
+    assert "INFO" in (out / "processed" / "saxs.log").read_text()  # the demo keeps a log
     assert str(out / "processed" / "index.html") in text
     # the stopped-flow kinetics: rate constant within its uncertainty, onset of growth
     rate = re.search(r"rate constant k1 \(A -> B\) = ([\d.]+) \+- ([\d.]+) 1/s", text)
