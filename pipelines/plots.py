@@ -30,11 +30,14 @@ def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
     plt = _pyplot()
     fig, ax_i, ax_r, ax_h = _curve_and_histogram_axes(plt, height=4.8)
     model, _ = dist.model_mean
-    ax_i.errorbar(dist.q, dist.intensity, dist.sigma, fmt=".", ms=3, lw=0.6, label="data")
-    ax_i.plot(dist.q, model, "r-", lw=1, label="Monte Carlo fit (mean)")
+    (q, intensity, sigma), hidden = _positive(dist.q, dist.intensity, dist.sigma)
+    note = f" ({hidden} points <= 0 not shown)" if hidden else ""
+    ax_i.errorbar(q, intensity, sigma, fmt=".", ms=3, lw=0.6, color="k", ecolor="0.6",
+                  label="data" + note)
+    ax_i.plot(dist.q, model, "-", color="tab:red", lw=1.2, label="Monte Carlo fit (mean)")
     ax_i.set(xscale="log", yscale="log", ylabel=f"I ({dist.intensity_unit})", title=title)
     ax_i.legend(fontsize=8)
-    ax_r.plot(dist.q, (dist.intensity - model) / dist.sigma, ".", ms=3)
+    ax_r.plot(dist.q, (dist.intensity - model) / dist.sigma, ".", ms=3, color="k")
     ax_r.axhline(0, color="k", lw=0.5)
     ax_r.set(xlabel="q (1/nm)", ylabel="(I - fit) / sigma")
     centers = hist.bin_centers_nm
@@ -43,9 +46,11 @@ def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
              error_kw={"lw": 0.7}, label=f"{hist.weighting}-weighted")
     if hist.weighting == "volume":
         ax_h.plot(centers, hist.observability, "r_", ms=8, label="observability limit")
-    scale = hist.bin_edges_nm[-1] / hist.bin_edges_nm[0]
-    ax_h.set(xscale="log" if scale > 20 else "linear", xlabel="radius (nm)",
+    ax_h.set(xlabel="radius (nm)",
              ylabel="volume fraction" if hist.weighting == "volume" else "number fraction")
+    edges = hist.bin_edges_nm
+    if not np.allclose(np.diff(edges), edges[1] - edges[0]):  # log bins: a log axis
+        _log_radius_axis(ax_h)
     mean, std = hist.moments["mean_nm"]
     phi, phi_std = hist.moments["total_volume_fraction"]
     ax_h.set_title(f"mean R {mean:.3g} +- {std:.2g} nm, phi {phi:.3g} +- {phi_std:.2g}",
@@ -63,12 +68,22 @@ def _histogram(dist, settings: dict):
 
 
 def _log_radius_axis(ax) -> None:
-    """Log radius axis with plain numbers (0.5, 1, 2) instead of powers of ten."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: PLC0415
+    """Log radius axis labelled in plain numbers at 1, 2, 3, 5 x each decade (0.3, 0.5, 1, 2
+    ...), so that a reader tells 0.87 from 0.94 nm; minor ticks at every integer x decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _positive(q, intensity, sigma=None):
+    """The points a log intensity axis can show, and how many it cannot."""
+    keep = intensity > 0
+    out = (q[keep], intensity[keep]) + (() if sigma is None else (sigma[keep],))
+    return out, int(np.count_nonzero(~keep))
 
 
 def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
@@ -137,11 +152,13 @@ def _card_curves(ax, signal, blanks, dist) -> None:
     for key, curve in blanks.items():
         if curve is not None:
             ax.plot(curve.q, curve.intensity, lw=0.8, label=labels[key])
-    ax.errorbar(signal.q, signal.intensity, signal.sigma, fmt=".", ms=2, lw=0.5,
-                label="blank-subtracted")
+    (q, intensity, sigma), hidden = _positive(signal.q, signal.intensity, signal.sigma)
+    note = f" ({hidden} points <= 0 not shown)" if hidden else ""
+    ax.errorbar(q, intensity, sigma, fmt=".", ms=2, lw=0.5, color="k", ecolor="0.6",
+                label="blank-subtracted" + note)
     if dist is not None:
         model, _ = dist.model_mean
-        ax.plot(dist.q, model, "r-", lw=1, label="Monte Carlo fit")
+        ax.plot(dist.q, model, "-", color="tab:red", lw=1.2, label="Monte Carlo fit")
     ax.set(xscale="log", yscale="log", ylabel=f"I ({signal.intensity_unit})")
     ax.legend(fontsize=7)
 
@@ -156,9 +173,14 @@ def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = 
     ax_i.set_title(str(signal.metadata.get("sample", "")))
     ax_r.set(xlabel="q (1/nm)", ylabel="(I - fit) / sigma")
     ax_r.axhline(0, color="k", lw=0.5)
+    if dist is None:  # nothing was fitted: no residuals to show
+        ax_r.set(ylabel="")
+        ax_r.set_yticks([])
+        ax_r.text(0.5, 0.5, "no size fit for this sample (Bragg analysis only)",
+                  transform=ax_r.transAxes, ha="center", va="center", fontsize=8, color="0.4")
     if dist is not None:
         model, _ = dist.model_mean
-        ax_r.plot(dist.q, (dist.intensity - model) / dist.sigma, ".", ms=2)
+        ax_r.plot(dist.q, (dist.intensity - model) / dist.sigma, ".", ms=2, color="k")
         hist = _histogram(dist, config["histogram"])
         ax_h.bar(hist.bin_centers_nm, hist.volume_fraction, width=np.diff(hist.bin_edges_nm),
                  yerr=hist.volume_fraction_std, alpha=0.7, error_kw={"lw": 0.7},
