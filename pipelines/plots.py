@@ -50,7 +50,7 @@ def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
              ylabel="volume fraction" if hist.weighting == "volume" else "number fraction")
     edges = hist.bin_edges_nm
     if not np.allclose(np.diff(edges), edges[1] - edges[0]):  # log bins: a log axis
-        _log_radius_axis(ax_h)
+        _plain_log_x(ax_h)
     mean, std = hist.moments["mean_nm"]
     phi, phi_std = hist.moments["total_volume_fraction"]
     ax_h.set_title(f"mean R {mean:.3g} +- {std:.2g} nm, phi {phi:.3g} +- {phi_std:.2g}",
@@ -67,8 +67,8 @@ def _histogram(dist, settings: dict):
                           range_nm=tuple(rng) if rng else None, weighting="volume")
 
 
-def _log_radius_axis(ax) -> None:
-    """Log radius axis labelled in plain numbers at 1, 2, 3, 5 x each decade (0.3, 0.5, 1, 2
+def _plain_log_x(ax) -> None:
+    """Log x axis (radius, q) labelled in plain numbers at 1, 2, 3, 5 x each decade (0.3, 0.5, 1, 2
     ...), so that a reader tells 0.87 from 0.94 nm; minor ticks at every integer x decade."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
 
@@ -86,6 +86,19 @@ def _positive(q, intensity, sigma=None):
     return out, int(np.count_nonzero(~keep))
 
 
+#: Unit suffixes of sample-sheet columns and how an axis label writes them.
+UNIT_SUFFIXES = {"_c": "C", "_k": "K", "_s": "s", "_min": "min", "_h": "h", "_nm": "nm",
+                 "_mm": "mm", "_pct": "%", "_wtp": "wt %", "_mol_l": "mol/L", "_ul_min": "uL/min"}
+
+
+def axis_label(column: str) -> str:
+    """A sheet column as an axis label: ``temperature_c`` -> "temperature (C)"."""
+    for suffix, unit in sorted(UNIT_SUFFIXES.items(), key=lambda item: -len(item[0])):
+        if column.lower().endswith(suffix) and len(column) > len(suffix):
+            return f"{column[: -len(suffix)].replace('_', ' ')} ({unit})"
+    return column.replace("_", " ")
+
+
 def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
     """Waterfall of volume fraction vs radius (offset curves) and population radius tracks."""
     plt = _pyplot()
@@ -100,9 +113,9 @@ def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
         ax_w.step(h.bin_centers_nm, offset + h.volume_fraction, where="mid", color="k", lw=0.5)
         ax_w.text(h.bin_edges_nm[-1], offset, f"{v:g}", fontsize=8, va="bottom", ha="right")
     ax_w.set(xlabel="radius (nm)", yticks=[],
-             ylabel=f"volume fraction per bin, offset ({findings.variable_name})",
+             ylabel=f"volume fraction per bin, offset ({axis_label(findings.variable_name)})",
              title="size distributions")
-    _log_radius_axis(ax_w)
+    _plain_log_x(ax_w)
     styles = {"quantized": ("o", "-"), "continuous": ("s", "--"), "other": ("x", ":")}
     labelled = set()
     for track in findings.tracks:
@@ -119,7 +132,8 @@ def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
     for event in findings.events:
         ax_t.axvline(0.5 * (event.variable_from + event.variable_to), color="grey", lw=0.6,
                      ls=":")
-    ax_t.set(xlabel=findings.variable_name, ylabel="population radius (nm), bars: width",
+    ax_t.set(xlabel=axis_label(findings.variable_name),
+             ylabel="population radius (nm), bars: width",
              title="populations (dotted: events)" if findings.tracks else "no population found")
     if labelled:
         ax_t.legend(fontsize=8)
@@ -132,15 +146,24 @@ def plot_bragg_series(series, curves, path: Path) -> Path:
     """I(q) of every member (offset by decades) with the Bragg peaks marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
+    name = axis_label(series.variable_name)
     for k, (point, curve) in enumerate(zip(series.points, curves, strict=True)):
         factor = 10.0 ** (-k)
-        line, = ax.plot(curve.q, curve.intensity * factor, lw=1,
-                        label=f"{series.variable_name} {point.variable:g}: {point.findings.phase}")
+        (q, intensity, sigma), hidden = _positive(curve.q, curve.intensity, curve.sigma)
+        note = f", {hidden} points <= 0 not shown" if hidden else ""
+        line, = ax.plot(q, intensity * factor, lw=1,
+                        label=f"{name} {point.variable:g}: {point.findings.phase}{note}")
+        low = np.clip(intensity - sigma, intensity * 1e-3, None)  # +-1 sigma band, log-safe
+        ax.fill_between(q, low * factor, (intensity + sigma) * factor, color=line.get_color(),
+                        alpha=0.25, lw=0)
         for peak in point.findings.peaks:
             ax.plot(peak.q, np.interp(peak.q, curve.q, curve.intensity) * factor * 1.4, "v",
                     color=line.get_color(), ms=7)
+    unit = curves[0].intensity_unit if curves else ""
     ax.set(xscale="log", yscale="log", xlabel="q (1/nm)",
-           ylabel="I (offset by decades)", title="Bragg peaks (triangles)")
+           ylabel=f"I ({unit}), offset by decades; bands: +-1 sigma",
+           title="Bragg peaks (triangles)")
+    _plain_log_x(ax)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
@@ -189,7 +212,7 @@ def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = 
                   label="observability limit")
         m = hist.moments
         ax_h.set(xlabel="radius (nm)", ylabel="volume fraction")
-        _log_radius_axis(ax_h)
+        _plain_log_x(ax_h)
         ax_h.set_title(f"mean R {m['mean_nm'][0]:.3g} +- {m['mean_nm'][1]:.2g} nm, phi "
                        f"{m['total_volume_fraction'][0]:.3g}, chi2_r {dist.chi2_r.mean():.2f}",
                        fontsize=9)

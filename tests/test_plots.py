@@ -84,3 +84,28 @@ def test_mc_figure_follows_the_log_binning(drawn, fitted, tmp_path):
     linear = dist.histogram(bins=30, scale="linear", range_nm=(0.3, 4.0))
     plot_mc(dist, linear, tmp_path / "mc_lin.png", title="s")
     assert drawn[-1].axes[2].get_xscale() == "linear"
+
+
+def test_axis_labels_and_bragg_series(drawn, tmp_path):
+    from saxs.simulate.models import BraggPeak, FlatBackground, SampleModel
+    from saxs_pipelines.plots import axis_label, plot_bragg_series
+
+    assert axis_label("temperature_c") == "temperature (C)"
+    assert axis_label("time_s") == "time (s)"
+    assert axis_label("sample_order") == "sample order"
+    q = np.linspace(0.5, 5, 300)
+    curves = []
+    for k, height in enumerate((2.0, 0.0)):
+        peaks = (BraggPeak(1.84, 0.03, height), BraggPeak(3.68, 0.03, height / 3)) if height \
+            else ()
+        intensity = SampleModel((*peaks, FlatBackground(0.05))).intensity(q)
+        sigma = 0.01 * intensity + 1e-3
+        noisy = intensity + np.random.default_rng(k).normal(0, 1, q.size) * sigma
+        curves.append(saxs.Curve(q, noisy, sigma, intensity_unit="1/cm"))
+    series = saxs.follow_bragg(curves, [25, 100], variable_name="temperature_c")
+    plot_bragg_series(series, curves, tmp_path / "bragg.png")
+    ax = drawn[-1].axes[0]
+    assert "1/cm" in ax.get_ylabel()
+    assert len(ax.collections) == 2  # a +-1 sigma band per curve
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0].startswith("temperature (C) 25: lamellar")
