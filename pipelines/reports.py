@@ -52,7 +52,7 @@ def _samples(out: Path, result: BatchResult) -> list[str]:
         card = spec["outputs"]["card"]
         ok = r["status"] == "ok"
         thumb = (f'<a href="{html.escape(os.path.relpath(card, out))}"><img src="'
-                 f'{html.escape(os.path.relpath(card, out))}" width="320"></a>' if ok else "")
+                 f'{html.escape(os.path.relpath(card, out))}" width="480"></a>' if ok else "")
         data = _link(out, spec["outputs"]["result"], "NXcanSAS + MC") if ok else ""
         rows.append(f"<tr><td>{html.escape(spec['name'])}</td>"
                     f"<td>{spec['params']['item']['kind']}</td><td>{_status(r)}</td>"

@@ -31,3 +31,24 @@ def small_geometry() -> Geometry:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``saxs demo -o saxs-demo`` run once: (the folder it ran in, its stdout, its exit code)."""
+    import contextlib
+    import io
+    import os
+
+    from saxs_pipelines.cli import main
+
+    where = tmp_path_factory.mktemp("demo")
+    printed = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(where)
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = main(["demo", "-o", "saxs-demo", "-q"])
+    finally:
+        os.chdir(cwd)
+    return where, printed.getvalue(), code

@@ -27,3 +27,15 @@ def test_snippets_run(section, tmp_path, monkeypatch):
     assert blocks
     for block in blocks:
         exec(compile(block, f"README.md ({section})", "exec"), {"__name__": "__readme__"})
+
+
+def test_api_snippets_run_on_the_demo_output(demo_run, monkeypatch):
+    """The "Python API" section (reduction, Monte Carlo, fits, series) in the folder where
+    ``saxs demo`` ran."""
+    where, _, code = demo_run
+    assert code == 0
+    monkeypatch.chdir(where)
+    blocks = python_blocks("Python API")
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "README.md (Python API)", "exec"), {"__name__": "__readme__"})
