@@ -39,3 +39,20 @@ def test_api_snippets_run_on_the_demo_output(demo_run, monkeypatch):
     assert len(blocks) == 2
     for block in blocks:
         exec(compile(block, "README.md (Python API)", "exec"), {"__name__": "__readme__"})
+
+
+def test_time_resolved_snippets_run_on_the_demo_output(demo_run, monkeypatch):
+    """The time-resolved section: per-frame reduction, the _ave.h5 layout read back, kinetics
+    (run from a folder holding the demo output and the shipped data_samples)."""
+    where, _, code = demo_run
+    assert code == 0
+    link = where / "data_samples"
+    if not link.exists():
+        link.symlink_to(README.parent / "data_samples")
+    monkeypatch.chdir(where)
+    blocks = python_blocks("Time-resolved stacks")
+    assert len(blocks) == 3
+    namespace = {"__name__": "__readme__"}
+    for block in blocks:
+        exec(compile(block, "README.md (Time-resolved stacks)", "exec"), namespace)
+    assert abs(namespace["k1"] - 0.15) < 3 * namespace["k1_err"]
