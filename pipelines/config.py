@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from saxs.errors import InputError
+from saxs_pipelines.geometry_source import CHOICES as GEOMETRY_SOURCES
 
 VERSION = 1
 
@@ -128,7 +129,7 @@ NULLABLE = {"reduce.frame_threshold", "reduce.zinger_threshold", "discovery.mask
 #: Allowed values or ranges of single settings: a tuple of choices, or (low, high) bounds
 #: given as a callable test and the text that explains it.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "discovery.geometry_from": ("auto", "calibrant_frame", "poni", "header"),
+    "discovery.geometry_from": GEOMETRY_SOURCES,
     "histogram.scale": ("log", "linear"),
     "histogram.weighting": ("volume", "number"),
     "batch.executor": ("local", "dask"),

@@ -78,5 +78,5 @@ def test_unconfigured_source_fails_before_any_folder(beamtime, tmp_path, capsys)
     assert not out.exists()
     bad.write_text(yaml.safe_dump({**CONFIG, "discovery": {"geometry_from": "guess"}}))
     assert main(["batch", str(root), "-c", str(bad), "-o", str(out), "-q"]) == 1
-    assert "'guess' is not one of" in capsys.readouterr().err
+    assert "discovery.geometry_from is 'guess'; choose one of" in capsys.readouterr().err
     assert not out.exists()
