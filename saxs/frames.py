@@ -6,16 +6,13 @@ import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from saxs.errors import InputError, where
 from saxs.geometry import Geometry
 from saxs.header import Header
-
-if TYPE_CHECKING:
-    from saxs.io.fastread import CompressedFrames
 
 
 class FrameSource(Protocol):
@@ -25,7 +22,7 @@ class FrameSource(Protocol):
     Optional: ``read(indices, out=buffer)`` fills a caller's buffer, ``parallel_read``
     (bool) says that the source decompresses on several threads by itself, and
     ``compressed_read`` (bool) that ``read_compressed(indices, allocate)`` gives the frames as
-    stored (:class:`saxs.io.fastread.CompressedFrames`), for kernels that decode them, and
+    stored (:class:`CompressedFrames`), for kernels that decode them, and
     ``stored_sizes(indices)`` their sizes in bytes.
     """
 
@@ -59,6 +56,22 @@ def _per_frame(values: np.ndarray | None, n: int, name: str, source: str) -> np.
     array.flags.writeable = False
     return array
 
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedFrames:
+    """Bitshuffle-LZ4 frames as stored, with the position of every block.
+
+    ``payload[offsets[j, b]]`` is block b of frame j (layout in ``saxs_kernels.bitshuffle``);
+    ``decoder`` holds the addresses of the library's block functions
+    (``saxs.io.fastread.BLOCK_DECODER``) that the decoding kernels call, so that processing
+    need not import the reader.
+    """
+
+    payload: np.ndarray
+    offsets: np.ndarray
+    block_elems: int
+    decoder: tuple[int, int] | None = None
 
 @dataclass(frozen=True, eq=False)
 class FrameStack:

@@ -33,7 +33,7 @@ from saxs.errors import InputError
 from saxs.frames import FrameStack
 
 if TYPE_CHECKING:
-    from saxs.io.fastread import CompressedFrames
+    from saxs.frames import CompressedFrames
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,11 @@ import ctypes
 import logging
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import h5py
 import numpy as np
+
+from saxs.frames import CompressedFrames
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +88,6 @@ _DECOMPRESS = _c_decompress(_LIBRARY)
 #: ``(LZ4_decompress_safe, bshuf_untrans_bit_elem)`` addresses for the decoding kernels, or
 #: None when the bitshuffle library does not export them.
 BLOCK_DECODER = _block_decoder(_LIBRARY)
-
-
-@dataclass(frozen=True, eq=False)
-class CompressedFrames:
-    """Bitshuffle-LZ4 frames as stored, with the position of every block.
-
-    ``payload[offsets[j, b]]`` is block b of frame j (layout in ``saxs_kernels.bitshuffle``);
-    ``decoder`` holds the addresses of the library's block functions (:data:`BLOCK_DECODER`)
-    that the decoding kernels call, so that processing need not import this module.
-    """
-
-    payload: np.ndarray
-    offsets: np.ndarray
-    block_elems: int
-    decoder: tuple[int, int] | None = None
 
 
 def is_bitshuffle_lz4_per_frame(dataset: h5py.Dataset) -> bool:
