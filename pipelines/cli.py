@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from saxs_pipelines.messages import cli_wording
+from saxs_pipelines.options import add_monte_carlo_options, add_q_unit_in
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_ITEMS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -49,7 +50,7 @@ def _cmd_mc(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     radius = (args.rmin, args.rmax) if args.rmin is not None and args.rmax is not None else None
     if (args.rmin is None) != (args.rmax is None):
-        raise saxs.InputError("give both --rmin and --rmax, or neither")
+        raise saxs.InputError("give both --r-min-nm and --r-max-nm, or neither")
     shape = {"model": args.model,
              "model_parameters": parse_assignments(args.param, "--param") if args.param
              else None}
@@ -169,9 +170,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-#: The order of ``saxs --help``: a beamtime's workflow, then the tools.
-HELP_ORDER = ("demo", "batch", "watch", "reprocess", "calibrate", "reduce", "mc", "fit",
-              "analyze", "kinetics", "compare", "config", "simulate", "bench")
+#: The order of ``saxs --help``: a beamtime's workflow (one curve, then whole folders), then
+#: the tools.
+HELP_ORDER = ("calibrate", "reduce", "mc", "fit", "analyze", "compare", "batch", "watch",
+              "kinetics", "reprocess", "config", "simulate", "demo", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,12 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("curves", nargs="+", help="curves (.dat, .pdh, NXcanSAS .h5)")
     mc.add_argument("-c", "--config", help="pipeline.yaml (sections 'mc' and 'histogram')")
     mc.add_argument("-o", "--output", default=".", help="output folder")
-    mc.add_argument("--unit", help="q unit of text files without one (e.g. 1/A)")
-    mc.add_argument("--nrep", type=int, help="repetitions")
-    mc.add_argument("--ncontrib", type=int, help="contributions per repetition")
-    mc.add_argument("--rmin", type=float, help="smallest radius, nm")
-    mc.add_argument("--rmax", type=float, help="largest radius, nm")
-    mc.add_argument("--seed", type=int, help="seed (repetition r uses seed + r)")
+    add_q_unit_in(mc)
+    add_monte_carlo_options(mc)
     mc.add_argument("--conv-crit", type=float, help="convergence criterion on chi2_r")
     mc.add_argument("--model", help="particle shape: sphere (default), core_shell_sphere, "
                     "cylinder, spheroid, disc, or any 1-D sasmodels model name")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from saxs_pipelines.messages import cli_wording
+from saxs_pipelines.options import add_monte_carlo_options
 
 EXIT_OK, EXIT_FAILED_ITEMS = 0, 3
 DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "data_samples" / "scenario.yaml"
@@ -472,7 +473,6 @@ def _batch_options(parser: argparse.ArgumentParser, add_common) -> None:
     parser.add_argument("-j", "--jobs", type=int, help="local worker processes")
     parser.add_argument("--scheduler", help="Dask scheduler address: run the jobs there")
     parser.add_argument("-n", "--npt", type=int, help="q bins (reduce.npt)")
-    parser.add_argument("--nrep", type=int, help="Monte Carlo repetitions (mc.n_rep)")
-    parser.add_argument("--seed", type=int, help="Monte Carlo seed (mc.seed)")
+    add_monte_carlo_options(parser, shape=False)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_common(parser)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from saxs_pipelines.options import add_q_unit_in
+
 EXIT_DIFFER = 1
 
 
@@ -37,6 +39,6 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
                      help="significance level of both tests (default 0.01)")
     cmp.add_argument("--qmin", type=float, help="lowest q compared, 1/nm")
     cmp.add_argument("--qmax", type=float, help="highest q compared, 1/nm")
-    cmp.add_argument("--unit", help="q unit of text files without one (e.g. 1/A)")
+    add_q_unit_in(cmp)
     add_common(cmp)
     cmp.set_defaults(func=cmd_compare)

@@ -16,6 +16,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from saxs_pipelines.options import add_monte_carlo_options
+
 EXIT_OK = 0
 MODELS = ("auto", "A->B", "A->B->C")
 
@@ -39,7 +41,7 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
         raise InputError(f"--solvent-volume-fraction {args.solvent_volume_fraction:g}: give a "
                          "value in (0, 1]")
     if (args.rmin is None) != (args.rmax is None):
-        raise InputError("give both --rmin and --rmax, or neither")
+        raise InputError("give both --r-min-nm and --r-max-nm, or neither")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder; choose another -o")
@@ -155,11 +157,7 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     kin.add_argument("--sector", type=int, default=0, metavar="K",
                      help="which result of the file (0: result_ave, k: result_ave_k)")
     kin.add_argument("-c", "--config", help="pipeline.yaml (section 'mc')")
-    kin.add_argument("--nrep", type=int, help="Monte Carlo repetitions per curve")
-    kin.add_argument("--ncontrib", type=int, help="contributions per repetition")
-    kin.add_argument("--rmin", type=float, help="smallest radius, nm")
-    kin.add_argument("--rmax", type=float, help="largest radius, nm")
-    kin.add_argument("--seed", type=int, help="Monte Carlo seed")
+    add_monte_carlo_options(kin)
     kin.add_argument("-j", "--jobs", type=int, help="local worker processes for the Monte Carlo")
     kin.add_argument("--scheduler", help="Dask scheduler address: run the Monte Carlo there")
     kin.add_argument("-o", "--output", default=".", help="output folder")

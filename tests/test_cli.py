@@ -188,3 +188,19 @@ def test_existing_output_message_speaks_the_command_line(tmp_path):
     assert run.returncode == 3
     assert "pass --overwrite" in run.stderr
     assert "overwrite=True" not in run.stderr
+
+
+def test_one_spelling_with_hidden_old_aliases():
+    from saxs_pipelines.cli import build_parser
+
+    parser = build_parser()
+    new = parser.parse_args(["mc", "c.dat", "--n-rep", "3", "--n-contrib", "50", "--r-min-nm",
+                             "0.5", "--r-max-nm", "4", "--q-unit-in", "1/A"])
+    old = parser.parse_args(["mc", "c.dat", "--nrep", "3", "--ncontrib", "50", "--rmin", "0.5",
+                             "--rmax", "4", "--unit", "1/A"])
+    for key in ("nrep", "ncontrib", "rmin", "rmax", "unit"):
+        assert getattr(new, key) == getattr(old, key)
+    text = _run("mc", "--help").stdout
+    assert "--n-rep" in text
+    assert "--nrep" not in text
+    assert "--unit" not in text.replace("--q-unit-in", "")

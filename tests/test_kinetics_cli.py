@@ -90,7 +90,7 @@ def test_kinetics_command(beamtime, tmp_path, capsys):
     (["--sector", "-1"], "--sector -1"),
     (["--blank", "nope.h5"], "--blank nope.h5: file not found"),
     (["--solvent-volume-fraction", "1.5"], "--solvent-volume-fraction 1.5"),
-    (["--rmin", "0.3"], "give both --rmin and --rmax"),
+    (["--rmin", "0.3"], "give both --r-min-nm and --r-max-nm"),
     (["-j", "0"], "-j 0"),
 ])
 def test_kinetics_bad_options(tmp_path, capsys, argv, words):
