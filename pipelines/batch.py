@@ -19,7 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,47 +27,12 @@ from saxs.errors import InputError
 from saxs_pipelines.beamtime import Beamtime, Item, discover
 from saxs_pipelines.geometry_source import resolve as resolve_geometry
 from saxs_pipelines.jobs import failed_record, output_paths, run_job, skipped_record
-from saxs_pipelines.records import is_complete, read_record, record_path
+from saxs_pipelines.records import BatchResult, is_complete, read_record, record_path
+from saxs_pipelines.workers import init_worker
 
 log = logging.getLogger("saxs.batch")
 
 BLANK_KINDS = ("sample", "precursor")
-
-
-@dataclass
-class BatchResult:
-    """Records of every job of a batch, by stage."""
-
-    out: Path
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def all(self) -> list[dict[str, Any]]:
-        """Every record."""
-        return [r for stage in self.records.values() for r in stage]
-
-    @property
-    def failed(self) -> list[dict[str, Any]]:
-        """Records of failed jobs."""
-        return [r for r in self.all() if r["status"] == "failed"]
-
-    @property
-    def skipped(self) -> list[dict[str, Any]]:
-        """Records of jobs not run because an input failed."""
-        return [r for r in self.all() if r["status"] == "skipped"]
-
-
-def _init_worker(log_file: str | None = None) -> None:
-    """One thread per worker process (the pool supplies the parallelism); the worker's log
-    lines go to the batch's log file too (appends of whole lines from several processes)."""
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if log_file:
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [pid %(process)d]: %(message)s"))
-        logger = logging.getLogger("saxs")
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
 
 
 class Executor:
@@ -99,7 +64,7 @@ class Executor:
             import multiprocessing  # noqa: PLC0415
             from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
-            self._pool = ProcessPoolExecutor(self.jobs, initializer=_init_worker,
+            self._pool = ProcessPoolExecutor(self.jobs, initializer=init_worker,
                                              initargs=(self.log_file,),
                                              mp_context=multiprocessing.get_context("spawn"))
         return self

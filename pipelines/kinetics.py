@@ -71,9 +71,9 @@ def mapper(jobs: int | None, scheduler: str | None) -> Iterator[Callable]:
         import multiprocessing  # noqa: PLC0415
         from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
-        from saxs_pipelines.batch import _init_worker  # noqa: PLC0415
+        from saxs_pipelines.workers import init_worker  # noqa: PLC0415
 
-        with ProcessPoolExecutor(jobs, initializer=_init_worker,
+        with ProcessPoolExecutor(jobs, initializer=init_worker,
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
             yield pool.map
         return

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,25 @@ def is_complete(spec: dict[str, Any]) -> bool:
     return bool(outputs) and all(
         value is not None and fingerprint(spec["outputs"][key]) == value
         for key, value in outputs.items())
+
+
+@dataclass
+class BatchResult:
+    """Records of every job of a batch, by stage."""
+
+    out: Path
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every record."""
+        return [r for stage in self.records.values() for r in stage]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Records of failed jobs."""
+        return [r for r in self.all() if r["status"] == "failed"]
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Records of jobs not run because an input failed."""
+        return [r for r in self.all() if r["status"] == "skipped"]

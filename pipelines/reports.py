@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from saxs_pipelines.series import csv_text, write_text
 
 if TYPE_CHECKING:
-    from saxs_pipelines.batch import BatchResult
     from saxs_pipelines.beamtime import Beamtime
+    from saxs_pipelines.records import BatchResult
 
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:80em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}

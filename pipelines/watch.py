@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from saxs.errors import SaxsError
-from saxs_pipelines.batch import BatchResult, run_batch
+from saxs_pipelines.batch import run_batch
 from saxs_pipelines.beamtime import Beamtime, discover
+from saxs_pipelines.records import BatchResult
 
 log = logging.getLogger("saxs.watch")
 

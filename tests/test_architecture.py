@@ -101,3 +101,85 @@ def test_models_layer_below_analysis():
         for name in _full_imports(path):
             if name.startswith(("saxs.", "saxs_")):
                 assert name.startswith(allowed), (path, name)
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports anywhere (function level and TYPE_CHECKING
+    included), over saxs/, kernels/ and pipelines/ under their import names."""
+    packages = {"saxs": "saxs", "kernels": "saxs_kernels", "pipelines": "saxs_pipelines"}
+    modules = {}
+    for folder, name in packages.items():
+        for path in _modules(folder):
+            parts = [name, *path.relative_to(ROOT / folder).with_suffix("").parts]
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for module, path in modules.items():
+        deps = set()
+        for imported in _full_imports(path):
+            name = imported
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                deps.add(name)
+        graph[module] = deps
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm, iterative)."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+    counter = 0
+    for root, first in graph.items():
+        if root in index:
+            continue
+        work = [(root, iter(sorted(first)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_no_import_circles_anywhere():
+    graph = _module_graph()
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles(graph) == []
+    # packages only import downwards: pipelines -> saxs -> kernels
+    for module, deps in graph.items():
+        if module.startswith("saxs_kernels"):
+            assert not any(d.startswith(("saxs.", "saxs_pipelines")) or d == "saxs"
+                           for d in deps), module
+        if module.startswith("saxs.") or module == "saxs":
+            assert not any(d.startswith("saxs_pipelines") for d in deps), module
+
+
+def test_matplotlib_only_in_pipelines():
+    for folder in ("saxs", "kernels"):
+        for path in _modules(folder):
+            assert "matplotlib" not in _imports(path), path
