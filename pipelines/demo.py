@@ -42,7 +42,7 @@ def _kinetics_demo(root: Path, config: dict, *, overwrite: bool, quiet: bool) ->
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """``saxs demo``: the beamtime of SCIENCE.md, then the stopped-flow kinetics."""
+    """``saxs demo``: the shipped CdSe beamtime, then the stopped-flow kinetics."""
     from saxs.errors import InputError  # noqa: PLC0415
     from saxs_pipelines.commands import _config  # noqa: PLC0415
     from saxs_pipelines.commands import cmd_demo as beamtime_demo  # noqa: PLC0415
