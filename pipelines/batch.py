@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -381,9 +382,11 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
                                     config["batch"]["scheduler"], log_file=log_file)
     write_over = overwrite or resume
     result = BatchResult(out)
+    clock = _StageClock(result)
     with executor:
         result.records["reduce"] = _run_stage(
             executor, plan_reduce(beamtime, config, out, write_over), resume, progress)
+        clock.lap("reduce")
         reduced_ok = {r["spec"]["name"] for r in result.records["reduce"] if r["status"] == "ok"}
         runnable, records = [], []
         for spec in plan_samples(beamtime, config, out, write_over):
@@ -396,12 +399,31 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
                 runnable.append(spec)
         records += _run_stage(executor, runnable, resume, progress)
         result.records["sample"] = records
+        clock.lap("sample")
         result.records["kinetics"] = _run_kinetics(
             beamtime, config, out, write_over=write_over, executor=executor,
             reduced_ok=reduced_ok, resume=resume, progress=progress)
+        clock.lap("kinetics")
         done = {r["spec"]["name"] for r in records if r["status"] == "ok"}
         series, blocked = plan_series(beamtime, config, out, write_over, done)
         result.records["series"] = [failed_record(spec, why) for spec, why in blocked]
         result.records["series"] += _run_stage(executor, series, resume, progress)
+        clock.lap("series")
+    if result.timing():
+        log.info(result.timing())
     write_index(out, beamtime, result)
     return result
+
+
+class _StageClock:
+    """Wall time of each stage into ``result.seconds`` (logged)."""
+
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        self.start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.result.seconds[stage] = now - self.start
+        self.start = now
+        log.info("stage %s done in %.1f s", stage, self.result.seconds[stage])

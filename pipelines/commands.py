@@ -68,6 +68,8 @@ def _summary(result) -> int:
     ok = sum(r["status"] == "ok" for r in records)
     print(f"{ok} of {len(records)} jobs ok, {len(result.failed)} failed, "
           f"{len(result.skipped)} skipped; report: {result.out / 'index.html'}")
+    if result.timing():
+        print(result.timing())
     for r in result.failed + result.skipped:
         spec = r["spec"]
         print(f"  {r['status'].upper()} {spec['stage']} {spec['name']}: {r.get('error')} "

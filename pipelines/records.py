@@ -116,6 +116,8 @@ class BatchResult:
 
     out: Path
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: wall time of each stage, s
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def all(self) -> list[dict[str, Any]]:
         """Every record."""
@@ -125,6 +127,18 @@ class BatchResult:
     def failed(self) -> list[dict[str, Any]]:
         """Records of failed jobs."""
         return [r for r in self.all() if r["status"] == "failed"]
+
+    def timing(self) -> str:
+        """Where the time went: each stage's wall time and its slowest job."""
+        parts = []
+        for stage, wall in self.seconds.items():
+            jobs = [r for r in self.records.get(stage, []) if r.get("seconds")]
+            if not jobs:
+                continue
+            slowest = max(jobs, key=lambda r: r["seconds"])
+            parts.append(f"{stage} {wall:.1f} s ({len(jobs)} jobs, slowest "
+                         f"{slowest['spec']['name']} {slowest['seconds']:.1f} s)")
+        return "time by stage: " + ", ".join(parts) if parts else ""
 
     @property
     def skipped(self) -> list[dict[str, Any]]:

@@ -40,3 +40,11 @@ def test_demo_prints_the_findings(demo_run):
     # a second demo into the same folder is refused, not silently overwritten
     assert main(["demo", "-o", str(out), "-q"]) == 1
     assert (out / "processed" / "index.html").is_file()
+
+
+def test_demo_says_where_the_time_went(demo_run):
+    _, text, _ = demo_run
+    line = next(line for line in text.splitlines() if line.startswith("time by stage:"))
+    assert "reduce" in line
+    assert "sample" in line
+    assert "slowest" in line
