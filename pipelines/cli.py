@@ -161,7 +161,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         r = bench.bench_calibrate()
         print(f"  distance error {r['distance_rel_error']:.1e} (reported "
               f"{r['distance_rel_uncertainty']:.1e}), beam centre error "
-              f"{r['beam_centre_error_px']:.2f} px")
+              f"{r['beam_centre_error_px']:.2f} px; pyFAI's path alone: distance error "
+              f"{r['pyfai_distance_rel_error']:.1e} from {r['pyfai_control_points']} control "
+              "points")
         rows += bench.calibrate_rows(r)
     header = ("benchmark", "saxs", "baseline", "baseline value", "ratio", "peak RSS")
     widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]

@@ -295,6 +295,33 @@ def calibrate(frames_or_image: Any, calibrant: str | Sequence[str] = "AgBh", *,
     return _result(problem, fine, guess_info)
 
 
+def pyfai_refinement(frames_or_image: Any, calibrant: str | Sequence[str] = "AgBh", *,
+                     wavelength_nm: float | None = None,
+                     pixel_size_m: float | Sequence[float] | None = None, mask: Any = None,
+                     fix: Sequence[str] = ("rot3",), max_rings: int = 40, seed: int = 0
+                     ) -> tuple[Geometry, int]:
+    """pyFAI's own path alone, as a reference for :func:`calibrate`: the same first guess,
+    then pyFAI's massif control points on the full-resolution image and its ``refine3``,
+    alternating until the geometry is still; no binning, no sector profiles, no weighted
+    fine stage, no uncertainties. Returns the geometry and the number of control points."""
+    label, dspacings = _dspacings(calibrant, None)
+    inp = load_input(frames_or_image, mask)
+    wavelength_m, pixel = starting_values(inp, wavelength_nm=wavelength_nm, energy_kev=None,
+                                          pixel_size_m=pixel_size_m, geometry=None)
+    problem = _problem(inp, label, dspacings, wavelength_m=wavelength_m, pixel=pixel,
+                       fixed=_fix_names(fix), max_rings=max_rings, pts_per_deg=1.0, seed=seed)
+    start, _ = _start(problem, None, None)
+    fit = _coarse_stage(problem, start, factor=1)
+    return _geometry(problem, fit.params), int(fit.points.shape[0])
+
+
+def _geometry(problem: _Problem, p: dict[str, float]) -> Geometry:
+    return Geometry(distance_m=p["dist"], poni1_m=p["poni1"], poni2_m=p["poni2"],
+                    pixel1_m=problem.pixel[0], pixel2_m=problem.pixel[1],
+                    wavelength_m=problem.wavelength_m, shape=problem.shape,
+                    rot1_rad=p["rot1"], rot2_rad=p["rot2"], rot3_rad=p["rot3"])
+
+
 def _problem(inp: CalibrationInput, label: str, dspacings, *, wavelength_m: float,
              pixel: tuple[float, float], fixed: tuple[str, ...], max_rings: int,
              pts_per_deg: float, seed: int) -> _Problem:
@@ -352,8 +379,9 @@ class _Coarse:
     sg: SingleGeometry | None = None
 
     @classmethod
-    def build(cls, problem: _Problem) -> _Coarse:
-        factor = max(1, round(max(problem.shape) / COARSE_SIZE_PX))
+    def build(cls, problem: _Problem, factor: int | None = None) -> _Coarse:
+        if factor is None:
+            factor = max(1, round(max(problem.shape) / COARSE_SIZE_PX))
         if factor > 1:
             image, mask = binned(problem.inp.image, problem.inp.mask, factor)
         else:
@@ -553,9 +581,11 @@ def _coarse_pass(state: _Coarse, params, limit: int, iteration: int):
     return params, data, rings, free, gr
 
 
-def _coarse_stage(problem: _Problem, start: dict[str, float]) -> _Fit:
-    """Rings found by pyFAI's massif on the binned image, refined until the geometry is still."""
-    state = _Coarse.build(problem)
+def _coarse_stage(problem: _Problem, start: dict[str, float], factor: int | None = None
+                  ) -> _Fit:
+    """Rings found by pyFAI's massif on the binned image (``factor``: the binning, default
+    about :data:`COARSE_SIZE_PX` pixels across), refined until the geometry is still."""
+    state = _Coarse.build(problem, factor)
     params, best = dict(start), None
     # rings are added in steps (tilts smear the outer ones until they are refined)
     limits = [3, 6, 12] + [problem.max_rings] * 4
@@ -790,10 +820,7 @@ def _result(problem: _Problem, fit: _Fit, guess_info: dict[str, Any]) -> Calibra
     p = fit.params
     ai = problem.integrator(p)
     uncertainty, correlation, method = _covariance(ai, problem, fit)
-    geometry = Geometry(distance_m=p["dist"], poni1_m=p["poni1"], poni2_m=p["poni2"],
-                        pixel1_m=problem.pixel[0], pixel2_m=problem.pixel[1],
-                        wavelength_m=problem.wavelength_m, shape=problem.shape,
-                        rot1_rad=p["rot1"], rot2_rad=p["rot2"], rot3_rad=p["rot3"])
+    geometry = _geometry(problem, p)
     fit2d = ai.getFit2D()
     ttha = ai.center_array(problem.shape, unit="2th_rad", scale=False)
     x, y, _ = _tth_profile(problem.inp.image, ~problem.inp.mask, ttha)

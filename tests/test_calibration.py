@@ -359,3 +359,19 @@ def test_q_calibration_on_giess_curves(shared_dir):
     peaks = saxs.find_bragg_peaks(corrected).peaks
     # authors' raw Lorentz centre 2.55667 -> 2.6112 after correction
     assert peaks[0].q == pytest.approx(1.01799 * 2.55667 + 0.00862, rel=3e-3)
+
+
+def test_pyfai_reference_path_agrees():
+    """The benchmark's reference (pyFAI's massif + refine3 alone, full resolution) finds the
+    same geometry on a clean simulated frame."""
+    from saxs.calibration import pyfai_refinement
+
+    px = 172e-6
+    truth = Geometry(distance_m=0.3, poni1_m=260 * px, poni2_m=250 * px, pixel1_m=px,
+                     pixel2_m=px, wavelength_m=0.1541e-9, shape=(512, 512),
+                     rot1_rad=math.radians(1), rot2_rad=math.radians(-1))
+    frame = simulate_calibrant(truth, "AgBh", beamstop=Beamstop(radius_px=10), seed=9)
+    geometry, points = pyfai_refinement(frame.image, "AgBh", wavelength_nm=0.1541,
+                                        pixel_size_m=px, mask=frame.mask)
+    assert points > 50
+    assert geometry.distance_m == pytest.approx(truth.distance_m, rel=2e-3)
