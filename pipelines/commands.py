@@ -83,7 +83,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from saxs_pipelines.beamtime import discover  # noqa: PLC0415
 
     config = _config(args)
-    discover(args.beamtime, config["discovery"])  # the folder, sheet and calibration, first
+    beamtime = discover(args.beamtime, config["discovery"])  # folder, sheet, calibration first
+    for name, why in beamtime.problems.items():  # said before any work, recorded as failures
+        print(f"saxs batch: {name}: {why} (this item will fail; the others run)",
+              file=sys.stderr)
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
     handler = _log_to(out)
     try:

@@ -371,7 +371,7 @@ def test_resume_reruns_what_changed_and_never_uses_stale_outputs(reference, conf
     assert "left out: np2 (its sample job did not succeed)" in report
 
 
-def test_sheet_problems_are_recorded(reference, config_file, tmp_path):
+def test_sheet_problems_are_recorded(reference, config_file, tmp_path, capsys):
     shutil.copytree(reference / "bt", tmp_path / "bt")
     sheet = tmp_path / "bt" / "samples.csv"
     rows = list(csv.DictReader(sheet.read_text().splitlines()))
@@ -389,6 +389,7 @@ def test_sheet_problems_are_recorded(reference, config_file, tmp_path):
     records = {(r["spec"]["stage"], r["spec"]["name"]): r for r in (
         json.loads(p.read_text()) for p in (tmp_path / "out" / "records").rglob("*.json"))}
     assert "no blank given" in records["sample", "np0"]["error"]
+    assert "np0: no blank given" in capsys.readouterr().err  # said before the work
     assert "share a value of temperature_c" in records["series", "melt"]["error"]
     assert records["series", "growth"]["status"] == "ok"
 
