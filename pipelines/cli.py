@@ -88,7 +88,7 @@ def _cmd_mc(args: argparse.Namespace) -> int:
             flag = (f"  NOT CONVERGED: {int((~dist.converged).sum())} of {dist.converged.size} "
                     f"repetitions stayed above conv_crit {dist.config['conv_crit']:g} (best "
                     f"chi2_r {dist.chi2_r.min():.3g}); the model does not describe this curve: "
-                    "check the q unit (--unit), the blank subtraction and the shape; result "
+                    "check the q unit (--q-unit-in), the blank subtraction and the shape; result "
                     "written, flagged")
         tqdm.write(f"{path.name}: volume-weighted mean R {mean:.4g} +- {mean_std:.2g} nm, "
                    f"volume fraction {phi:.4g} +- {phi_std:.2g}, chi2_r "
@@ -228,9 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     from saxs_pipelines.commands import add_parsers  # noqa: PLC0415
 
     add_parsers(sub, _add_common)
-    from saxs_pipelines.reduce import extend_parser as extend_reduce  # noqa: PLC0415
+    from saxs_pipelines.reduce import add_parser as add_reduce  # noqa: PLC0415
 
-    extend_reduce(sub.choices["reduce"])
+    add_reduce(sub, _add_common)
     from saxs_pipelines.kinetics import add_parser as add_kinetics  # noqa: PLC0415
 
     add_kinetics(sub, _add_common)

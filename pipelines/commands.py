@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from saxs_pipelines.messages import cli_wording
 from saxs_pipelines.options import add_monte_carlo_options
 
 EXIT_OK, EXIT_FAILED_ITEMS = 0, 3
@@ -179,34 +178,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                            overwrite=args.overwrite, progress=_progress(args.quiet))
     print("\n".join(_findings(result)))
     return _summary(result)
-
-
-def cmd_reduce(args: argparse.Namespace) -> int:
-    """``saxs reduce``: stacks to NXcanSAS curves (one per stack, or per frame)."""
-    import saxs  # noqa: PLC0415
-    from saxs.errors import SaxsError  # noqa: PLC0415
-
-    out = Path(args.output)
-    failures = 0
-    for name in args.frames:
-        try:
-            frames = saxs.read_frames(name, poni=args.poni)
-            reducer = saxs.Reducer(frames.geometry, mask=args.mask or None, dark=args.dark,
-                                   flat=args.flat, npt=args.npt,
-                                   intensity_unit=args.intensity_unit)
-            stem = Path(name.split("::")[0]).stem
-            curves = reducer.reduce_frames(frames) if args.per_frame else [reducer.reduce(frames)]
-            for k, curve in enumerate(curves):
-                suffix = f"_{k:05d}" if args.per_frame else ""
-                path = saxs.write_curve(out / f"{stem}{suffix}.h5", curve,
-                                        overwrite=args.overwrite)
-            dropped = [d["frame"] for d in curves[0].metadata.get("frames_dropped", [])]
-            print(f"{name}: {len(curves)} curve(s), {len(curves[-1])} q bins -> {path}"
-                  + (f" (frames dropped: {dropped})" if dropped else ""))
-        except SaxsError as exc:
-            failures += 1
-            print(f"saxs reduce: {name}: {cli_wording(exc)}", file=sys.stderr)
-    return EXIT_FAILED_ITEMS if failures else EXIT_OK
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -393,19 +364,6 @@ def _add_fit_parser(sub: argparse._SubParsersAction, add_common) -> None:
 
 def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
     """Register the beamtime commands on the ``saxs`` parser."""
-    red = sub.add_parser("reduce", help="reduce frame stacks to I(q) curves")
-    red.add_argument("frames", nargs="+", help="stacks: ID02 LIMA .h5, EDF, file.h5::/path")
-    red.add_argument("-p", "--poni", help="PONI file (default: geometry from the header)")
-    red.add_argument("-m", "--mask", action="append", help="mask file (repeatable)")
-    red.add_argument("-d", "--dark", help="dark image")
-    red.add_argument("-f", "--flat", help="flat field")
-    red.add_argument("-n", "--npt", type=int, default=500, help="q bins")
-    red.add_argument("--intensity-unit", default="arb", choices=["arb", "1/cm"])
-    red.add_argument("--per-frame", action="store_true", help="one curve per frame")
-    red.add_argument("-o", "--output", default=".", help="output folder")
-    red.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_common(red)
-    red.set_defaults(func=cmd_reduce)
     ana = sub.add_parser("analyze", help="series findings from result files",
                          description="Series findings from sample result files (saxs batch, "
                          "saxs mc): quantized magic-size steps, families and continuous growth "

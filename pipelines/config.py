@@ -126,15 +126,15 @@ def _merge(defaults: dict[str, Any], given: dict[str, Any], where: str,
 #: Settings that may be null (besides those whose default is null).
 NULLABLE = {"reduce.frame_threshold", "reduce.zinger_threshold", "discovery.mask",
             "discovery.dark", "discovery.flat", "discovery.sample_sheet"}
-#: Allowed values or ranges of single settings: a tuple of choices, or (low, high) bounds
-#: given as a callable test and the text that explains it.
+#: The allowed values of settings that take a name.
 CHOICES: dict[str, tuple[str, ...]] = {
     "discovery.geometry_from": GEOMETRY_SOURCES,
     "histogram.scale": ("log", "linear"),
     "histogram.weighting": ("volume", "number"),
     "batch.executor": ("local", "dask"),
 }
-RANGES: dict[str, tuple[float, float]] = {  # inclusive low, exclusive high
+#: The ranges of numeric settings: [low, high).
+RANGES: dict[str, tuple[float, float]] = {
     "reduce.npt": (2, math.inf), "reduce.frame_threshold": (1e-9, math.inf),
     "reduce.zinger_threshold": (1e-9, math.inf), "histogram.bins": (1, math.inf),
     "analysis.populations.bins": (2, math.inf),

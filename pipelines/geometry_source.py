@@ -51,7 +51,7 @@ def resolve(calib: dict[str, Any], discovery: dict[str, Any], out: Path, *,
     frame = Path(calib["calibrant_frame"])
     poni = out / "calibration" / f"{frame.stem}.poni"
     calibrant = discovery.get("calibrant") or "AgBh"
-    if poni.is_file() and not overwrite:
+    if poni.is_file() and not overwrite and poni.stat().st_mtime >= frame.stat().st_mtime:
         log.info("geometry from %s (calibrated earlier from %s)", poni, frame)
     else:
         _calibrate(frame, calibrant, calib.get("mask") or [], poni)

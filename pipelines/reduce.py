@@ -165,9 +165,20 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     return EXIT_FAILED_ITEMS if failures else EXIT_OK
 
 
-def extend_parser(red: argparse.ArgumentParser) -> None:
-    """Add the per-frame options to the ``saxs reduce`` parser and route it to
-    :func:`cmd_reduce`."""
+def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
+    """Register ``saxs reduce``."""
+    red = sub.add_parser("reduce", help="reduce frame stacks to I(q) curves")
+    red.add_argument("frames", nargs="+", help="stacks: ID02 LIMA .h5, EDF, file.h5::/path")
+    red.add_argument("-p", "--poni", help="PONI file (default: geometry from the header)")
+    red.add_argument("-m", "--mask", action="append", help="mask file (repeatable)")
+    red.add_argument("-d", "--dark", help="dark image")
+    red.add_argument("-f", "--flat", help="flat field")
+    red.add_argument("-n", "--npt", type=int, default=500, help="q bins")
+    red.add_argument("--intensity-unit", default="arb", choices=["arb", "1/cm"])
+    red.add_argument("--per-frame", action="store_true", help="one curve per frame")
+    red.add_argument("-o", "--output", default=".", help="output folder")
+    red.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_common(red)
     red.description = (
         "Reduce frame stacks to I(q): one averaged NXcanSAS curve per stack (<stem>.h5), or "
         "with --per-frame one curve per frame (or per --bin-frames group) in ID02's processed "
