@@ -330,15 +330,17 @@ def _quiet_bar(_stage: str, total: int):
     return tqdm(total=total, disable=True)
 
 
-def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None = None, *,
-              resume: bool = False, overwrite: bool = False, executor: Executor | None = None,
+def run_batch(root: str | Path | Beamtime, config: dict[str, Any],
+              out: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
+              executor: Executor | None = None,
               progress: Callable[[str, int], Any] | None = None,
               only: Iterable[str] | None = None) -> BatchResult:
-    """Process the beamtime folder ``root`` (see the module docstring).
+    """Process the beamtime folder ``root`` (see the module docstring), or a beamtime the
+    caller has already discovered with this configuration.
 
     ``only`` restricts the batch to the named stacks (live mode: the complete ones).
     """
-    beamtime = discover(root, config["discovery"])
+    beamtime = root if isinstance(root, Beamtime) else discover(root, config["discovery"])
     if only is not None:
         keep = set(only)
         beamtime = Beamtime(beamtime.root, tuple(i for i in beamtime.items if i.name in keep),
@@ -355,11 +357,13 @@ def run_batch(root: str | Path, config: dict[str, Any], out: str | Path | None =
                            executor=executor, progress=progress or _quiet_bar)
 
 
-def _run_kinetics(beamtime: Beamtime, config: dict[str, Any], out: Path, *, write_over: bool,
-                  executor: Executor, reduced_ok: set[str], resume: bool,
-                  progress: Callable[[str, int], Any]) -> list[dict[str, Any]]:
+def _run_planned(specs: list[dict[str, Any]], beamtime: Beamtime, *, executor: Executor,
+                 reduced_ok: set[str], resume: bool,
+                 progress: Callable[[str, int], Any]) -> list[dict[str, Any]]:
+    """Jobs that need reduced stacks: an item with a sheet problem fails, one whose reduction
+    failed is skipped, the others run."""
     runnable, records = [], []
-    for spec in plan_kinetics(beamtime, config, out, write_over):
+    for spec in specs:
         name = spec["name"]
         if name in beamtime.problems:
             records.append(failed_record(spec, beamtime.problems[name]))
@@ -388,23 +392,14 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
             executor, plan_reduce(beamtime, config, out, write_over), resume, progress)
         clock.lap("reduce")
         reduced_ok = {r["spec"]["name"] for r in result.records["reduce"] if r["status"] == "ok"}
-        runnable, records = [], []
-        for spec in plan_samples(beamtime, config, out, write_over):
-            name = spec["name"]
-            if name in beamtime.problems:
-                records.append(failed_record(spec, beamtime.problems[name]))
-            elif (why := _missing_input(spec, reduced_ok)) is not None:
-                records.append(skipped_record(spec, why))
-            else:
-                runnable.append(spec)
-        records += _run_stage(executor, runnable, resume, progress)
-        result.records["sample"] = records
-        clock.lap("sample")
-        result.records["kinetics"] = _run_kinetics(
-            beamtime, config, out, write_over=write_over, executor=executor,
-            reduced_ok=reduced_ok, resume=resume, progress=progress)
-        clock.lap("kinetics")
-        done = {r["spec"]["name"] for r in records if r["status"] == "ok"}
+        planned = {"sample": plan_samples(beamtime, config, out, write_over),
+                   "kinetics": plan_kinetics(beamtime, config, out, write_over)}
+        for stage, specs in planned.items():
+            result.records[stage] = _run_planned(specs, beamtime, executor=executor,
+                                                 reduced_ok=reduced_ok, resume=resume,
+                                                 progress=progress)
+            clock.lap(stage)
+        done = {r["spec"]["name"] for r in result.records["sample"] if r["status"] == "ok"}
         series, blocked = plan_series(beamtime, config, out, write_over, done)
         result.records["series"] = [failed_record(spec, why) for spec, why in blocked]
         result.records["series"] += _run_stage(executor, series, resume, progress)

@@ -87,13 +87,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"saxs batch: {name}: {why} (this item will fail; the others run)",
               file=sys.stderr)
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
-    handler = _log_to(out)
-    try:
-        result = run_batch(args.beamtime, config, out, resume=args.resume,
+    with logged(out):
+        result = run_batch(beamtime, config, out, resume=args.resume,
                            overwrite=args.overwrite, progress=_progress(args.quiet))
-    finally:
-        logging.getLogger("saxs").removeHandler(handler)
-        handler.close()
     return _summary(result)
 
 
@@ -133,16 +129,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     config = _config(args)
     discover(args.beamtime, config["discovery"])  # the folder, sheet and calibration, first
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
-    handler = _log_to(out)
     print(f"watching {args.beamtime} (every {args.interval:g} s; Ctrl-C to stop); "
           f"report: {out / 'index.html'}")
-    try:
+    with logged(out):
         result = watch(args.beamtime, config, out, interval=args.interval,
                        settle_s=args.settle, idle_timeout=args.idle_timeout,
                        progress=_progress(args.quiet))
-    finally:
-        logging.getLogger("saxs").removeHandler(handler)
-        handler.close()
     return _summary(result) if result is not None else EXIT_OK
 
 

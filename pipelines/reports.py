@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,9 +62,12 @@ def _samples(out: Path, result: BatchResult) -> list[str]:
     return [*rows, "</table>"]
 
 
-def _series(out: Path, result: BatchResult) -> list[str]:
+def _sections(out: Path, records: list[dict[str, Any]],
+              links: Callable[[dict[str, Any]], list[str]]) -> list[str]:
+    """One section per job that writes a text report and a figure (series, kinetics): its
+    status, the report, the figure and ``links(spec)`` to its other outputs."""
     parts = []
-    for r in result.records.get("series", []):
+    for r in records:
         spec = r["spec"]
         outputs = spec["outputs"]
         parts.append(f"<h3>{html.escape(spec['name'])} ({_status(r)})</h3>")
@@ -73,27 +77,20 @@ def _series(out: Path, result: BatchResult) -> list[str]:
         text = Path(outputs["report"]).read_text()
         parts += [f"<pre>{html.escape(text)}</pre>",
                   f'<img src="{html.escape(os.path.relpath(outputs["plot"], out))}">',
-                  "<p>" + " | ".join(_link(out, outputs[k], k) for k in ("table", "json",
-                                                                        "report")) + "</p>"]
-    return parts or ["<p>no series</p>"]
+                  "<p>" + " | ".join(links(spec)) + "</p>"]
+    return parts
+
+
+def _series(out: Path, result: BatchResult) -> list[str]:
+    return _sections(out, result.records.get("series", []), lambda spec: [
+        _link(out, spec["outputs"][k], k) for k in ("table", "json", "report")]) or [
+        "<p>no series</p>"]
 
 
 def _kinetics(out: Path, result: BatchResult) -> list[str]:
-    parts = []
-    for r in result.records.get("kinetics", []):
-        spec = r["spec"]
-        outputs = spec["outputs"]
-        parts.append(f"<h3>{html.escape(spec['name'])} ({_status(r)})</h3>")
-        if r["status"] != "ok":
-            parts.append(f"<p>{html.escape(str(r.get('error', '')))}</p>")
-            continue
-        text = Path(outputs["report"]).read_text()
-        parts += [f"<pre>{html.escape(text)}</pre>",
-                  f'<img src="{html.escape(os.path.relpath(outputs["plot"], out))}">',
-                  "<p>" + " | ".join(_link(out, outputs[k], k) for k in ("table", "report"))
-                  + f" | {_link(out, spec['inputs']['frames'], 'per-frame curves (_ave.h5)')}"
-                  "</p>"]
-    return parts
+    return _sections(out, result.records.get("kinetics", []), lambda spec: [
+        *(_link(out, spec["outputs"][k], k) for k in ("table", "report")),
+        _link(out, spec["inputs"]["frames"], "per-frame curves (_ave.h5)")])
 
 
 def summary_rows(result: BatchResult) -> list[dict[str, Any]]:

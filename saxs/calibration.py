@@ -278,18 +278,10 @@ def calibrate(frames_or_image: Any, calibrant: str | Sequence[str] = "AgBh", *,
         Unknown calibrant, missing wavelength or pixel size, no rings, rings that do not match
         the calibrant at this wavelength, or too few rings for the free parameters.
     """
-    if distance_m is not None and not (math.isfinite(distance_m) and distance_m > 0):
-        raise InputError(f"distance guess {distance_m!r} m must be positive")
-    label, dspacings = _dspacings(calibrant, dspacing_nm)
-    fixed = _fix_names(fix)
-    inp = load_input(frames_or_image, mask)
-    wavelength_m, pixel = starting_values(inp, wavelength_nm=wavelength_nm,
-                                          energy_kev=energy_kev, pixel_size_m=pixel_size_m,
-                                          geometry=geometry)
-    problem = _problem(inp, label, dspacings, wavelength_m=wavelength_m, pixel=pixel,
-                       fixed=fixed, max_rings=max_rings, pts_per_deg=pts_per_deg,
-                       seed=seed)
-    start, guess_info = _start(problem, geometry, distance_m)
+    problem, start, guess_info = _prepare(
+        frames_or_image, calibrant, wavelength_nm=wavelength_nm, energy_kev=energy_kev,
+        pixel_size_m=pixel_size_m, geometry=geometry, distance_m=distance_m, mask=mask, fix=fix,
+        dspacing_nm=dspacing_nm, max_rings=max_rings, pts_per_deg=pts_per_deg, seed=seed)
     coarse = _coarse_stage(problem, start)
     fine = _fine_stage(problem, coarse)
     return _result(problem, fine, guess_info)
@@ -304,15 +296,36 @@ def pyfai_refinement(frames_or_image: Any, calibrant: str | Sequence[str] = "AgB
     then pyFAI's massif control points on the full-resolution image and its ``refine3``,
     alternating until the geometry is still; no binning, no sector profiles, no weighted
     fine stage, no uncertainties. Returns the geometry and the number of control points."""
-    label, dspacings = _dspacings(calibrant, None)
-    inp = load_input(frames_or_image, mask)
-    wavelength_m, pixel = starting_values(inp, wavelength_nm=wavelength_nm, energy_kev=None,
-                                          pixel_size_m=pixel_size_m, geometry=None)
-    problem = _problem(inp, label, dspacings, wavelength_m=wavelength_m, pixel=pixel,
-                       fixed=_fix_names(fix), max_rings=max_rings, pts_per_deg=1.0, seed=seed)
-    start, _ = _start(problem, None, None)
+    problem, start, _ = _prepare(frames_or_image, calibrant, wavelength_nm=wavelength_nm,
+                                 pixel_size_m=pixel_size_m, mask=mask, fix=fix,
+                                 max_rings=max_rings, seed=seed)
     fit = _coarse_stage(problem, start, factor=1)
     return _geometry(problem, fit.params), int(fit.points.shape[0])
+
+
+def _prepare(frames_or_image: Any, calibrant: str | Sequence[str], *,
+             wavelength_nm: float | None = None, energy_kev: float | None = None,
+             pixel_size_m: float | Sequence[float] | None = None,
+             geometry: Geometry | None = None, distance_m: float | None = None,
+             mask: Any = None, fix: Sequence[str] = ("rot3",),
+             dspacing_nm: Sequence[float] | None = None, max_rings: int = 40,
+             pts_per_deg: float = 1.0, seed: int = 0
+             ) -> tuple[_Problem, dict[str, float], dict[str, Any]]:
+    """The checked problem (image, mask, calibrant, wavelength, pixel, free parameters) and
+    the starting geometry with how it was obtained (see :func:`calibrate`'s parameters)."""
+    if distance_m is not None and not (math.isfinite(distance_m) and distance_m > 0):
+        raise InputError(f"distance guess {distance_m!r} m must be positive")
+    label, dspacings = _dspacings(calibrant, dspacing_nm)
+    fixed = _fix_names(fix)
+    inp = load_input(frames_or_image, mask)
+    wavelength_m, pixel = starting_values(inp, wavelength_nm=wavelength_nm,
+                                          energy_kev=energy_kev, pixel_size_m=pixel_size_m,
+                                          geometry=geometry)
+    problem = _problem(inp, label, dspacings, wavelength_m=wavelength_m, pixel=pixel,
+                       fixed=fixed, max_rings=max_rings, pts_per_deg=pts_per_deg,
+                       seed=seed)
+    start, guess_info = _start(problem, geometry, distance_m)
+    return problem, start, guess_info
 
 
 def _geometry(problem: _Problem, p: dict[str, float]) -> Geometry:

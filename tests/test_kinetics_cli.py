@@ -23,6 +23,7 @@ from saxs_pipelines.beamtime import discover
 from saxs_pipelines.cli import main
 from saxs_pipelines.config import DEFAULTS, load_config
 from saxs_pipelines.watch import watch
+from tests.test_watch import _wait_for
 
 SCENARIO = Path(__file__).resolve().parents[1] / "data_samples" / "stopped_flow.yaml"
 CONFIG = {"reduce": {"npt": 200}, "mc": {"n_rep": 6, "seed": 2}}
@@ -190,15 +191,6 @@ def test_kinetic_column_spellings(beamtime, tmp_path):
         assert item.kinetic is expected
 
 
-def _wait_for(predicate, timeout=90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_watch_follows_a_kinetic_stack_once_complete(beamtime, tmp_path):
     live = tmp_path / "live"
     (live / "raw").mkdir(parents=True)
@@ -223,11 +215,12 @@ def test_watch_follows_a_kinetic_stack_once_complete(beamtime, tmp_path):
     thread = threading.Thread(target=watch, args=(live, config, out), kwargs={
         "interval": 0.2, "settle_s": 0.5, "idle_timeout": 5.0})
     thread.start()
-    assert _wait_for((out / "reduced" / "solvent_ode.h5").is_file)
+    assert _wait_for((out / "reduced" / "solvent_ode.h5").is_file, timeout=90.0)
     time.sleep(1.5)  # several polls while the stack stays incomplete
     assert not (out / "records" / "frames" / "stopped_flow.json").exists()
     arrive("stopped_flow")  # the acquisition finished
-    assert _wait_for((out / "kinetics" / "stopped_flow" / "kinetics.txt").is_file)
+    assert _wait_for((out / "kinetics" / "stopped_flow" / "kinetics.txt").is_file,
+                     timeout=90.0)
     thread.join(timeout=90)
     assert not thread.is_alive()
     with h5py.File(out / "reduced" / "stopped_flow_ave.h5", "r") as f:
