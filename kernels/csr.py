@@ -20,6 +20,13 @@ normalisation is ``monitor_f * (norm - lost_norm[f])`` (pyFAI's normalization_fa
 sum). The caller forms I = signal / normalisation and sigma = sqrt(variance) / normalisation.
 Sums are float64 (pyFAI sums float32 preprocessed values in float64: the two agree to ~1e-7).
 
+What the kernels add per pixel and frame is the raw value, r[f, b] = sum_i c_bi raw_fi, and the
+excess of the variance term over it, e[f, b] = sum_i (c_bi^2 max(1, raw_fi) - c_bi raw_fi),
+which is zero for an unsplit pixel (c = 1) with at least one count: most pixels of a frame
+then need one addition, not two. The dark enters once per batch, D[b] = sum_i c_bi dark_i,
+and signal = r - D, variance = r + e (a pixel left out of frame f adds c_bi dark_i to r and
+takes it from e, which cancels it in both).
+
 Determinism: the pixels are cut into :data:`SEGMENTS` fixed ranges of whole tiles; each
 segment is summed in pixel order into its own partial sums, and the partial sums are added in
 segment order. Results do not depend on the number of threads.
@@ -112,26 +119,29 @@ def _all_valid(values, use_dummy, dummy, delta_dummy):
 
 @njit(cache=True, nogil=True)
 def _pixel_slow(values, m, k0, k1, rows, coefs, d, norm_i, use_dummy, dummy, delta_dummy,
-                signal, variance, lost_norm, lost_count, lost_any, counts):
+                raw_sum, excess, lost_norm, lost_count, lost_any, counts):
     """One pixel of m frames (``values[2:m + 2]``), some of them dummy or non-finite there."""
     for f in range(m):
         raw = float(values[f + 2])
-        if _is_dummy(raw, use_dummy, dummy, delta_dummy):
-            counts[0, f + 2] += 1
-            lost_any[f] = True
+        dummy_here = _is_dummy(raw, use_dummy, dummy, delta_dummy)
+        if dummy_here or not np.isfinite(raw):
+            if dummy_here:
+                counts[0, f + 2] += 1
+                lost_any[f] = True
+            else:
+                counts[1, f + 2] += 1
             for k in range(k0, k1):
-                lost_norm[rows[k], f] += coefs[k] * norm_i
-                lost_count[rows[k], f] += coefs[k]
+                c = coefs[k]
+                raw_sum[rows[k], f] += c * d  # cancels its share of the batch's dark sum
+                excess[rows[k], f] -= c * d
+                if dummy_here:
+                    lost_norm[rows[k], f] += c * norm_i
+                    lost_count[rows[k], f] += c
             continue
-        if not np.isfinite(raw):
-            counts[1, f + 2] += 1
-            continue
-        s = raw - d
-        v = max(1.0, raw)
         for k in range(k0, k1):
             c = coefs[k]
-            signal[rows[k], f] += c * s
-            variance[rows[k], f] += c * c * v
+            raw_sum[rows[k], f] += c * raw
+            excess[rows[k], f] += c * c * max(1.0, raw) - c * raw
 
 
 @njit(cache=True, nogil=True)
@@ -186,43 +196,48 @@ def _zinger_clean(xs, m, first_t, d, monitors, limit, hits):
 
 
 @njit(cache=True, nogil=True)
-def _may_hold_zinger(values, first_t, m, d, rho, limit):
-    """False when no frame of this pixel can pass the zinger test: a necessary condition from
-    the pixel's extreme counts (lo, hi) over the buffer and the monitors' spread
+def _extremes(values):
+    """Smallest and largest of ``values`` (in their own type: the loop vectorises)."""
+    lo = values[0]
+    hi = values[0]
+    for k in range(values.size):
+        v = values[k]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    return float(lo), float(hi)
+
+
+@njit(cache=True, nogil=True)
+def _may_hold_zinger(lo, hi, d, rho, limit):
+    """False when no frame of a pixel can pass the zinger test: a necessary condition from the
+    pixel's extreme counts (lo, hi) over the buffer and the monitors' spread
     rho = min M / max M. Every expectation e_t is at least e_low = d + rho (lo - d) (lo >= d)
     or d + (lo - d) / rho (lo < d), and hi - e - threshold sqrt(max(e, 1)) decreases with e,
     so no frame passes when hi - e_low <= threshold sqrt(max(e_low, 1)) (with a margin for
-    rounding). Integer min/max over the frames: cheap, and most pixels stop here."""
-    real = values[first_t:m + 2]  # a view from 0: the loop below vectorises
-    lo = real[0]
-    hi = real[0]
-    for k in range(real.size):
-        v = real[k]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    low = float(lo) - d
+    rounding). Most pixels stop here."""
+    low = lo - d
     e_low = d + (rho * low if low >= 0.0 else low / rho)
-    gap = (float(hi) - e_low) * 1.000001 + 1e-6
+    gap = (hi - e_low) * 1.000001 + 1e-6
     return gap > 0.0 and gap * gap > limit * max(e_low, 1.0)
 
 
 @njit(cache=True, nogil=True)
-def _tile_frames(buffer, m, n_carried, first, last, ptr, rows, coefs, dark, norm, use_dummy,
-                 dummy, delta_dummy, monitors, inv_monitors, rho, threshold, xs, signal,
-                 variance, lost_norm, lost_count, lost_any, counts):
+def _tile_frames(buffer, m, n_carried, first, last, ptr, rows, coefs, dark, norm, integer,
+                 use_dummy, dummy, delta_dummy, monitors, inv_monitors, rho, threshold, xs,
+                 extremes, dark_sum, raw_sum, excess, lost_norm, lost_count, lost_any, counts):
     """Integrate the m frames of one tile, held pixel-major in ``buffer[j, 2:m + 2]`` (columns
     0 and 1: the two frames before, ``n_carried`` of them real), and test frames 1..m of the
     buffer for zingers.
 
-    The m values of a pixel and the m sums of a bin (``signal[b, :m]``) are contiguous, so the
-    frame loop vectorises and the additions of consecutive pixels into the same bin are m
-    independent chains. ``monitors`` and ``inv_monitors`` (1 / M) have m + 2 entries (the
-    carried frames first), ``rho`` = min / max of the real frames' monitors; ``xs`` is
-    scratch of m + 2; ``counts[:, t]`` (t = buffer column) gathers dummy, non-finite and zinger
-    pixels.
+    The m values of a pixel and the m sums of a bin (``raw_sum[b, :m]``) are contiguous, so
+    the frame loop vectorises and the additions of consecutive pixels into the same bin are m
+    independent chains. ``integer``: the frames hold integers (no value is non-finite, and a
+    pixel whose extremes do not bracket the dummy holds no dummy). ``monitors`` and
+    ``inv_monitors`` (1 / M) have m + 2 entries (the carried frames first), ``rho`` = min / max
+    of the real frames' monitors; ``xs`` is scratch of m + 2, ``extremes`` of (tile, 3);
+    ``counts[:, t]`` (t = buffer column) gathers dummy, non-finite and zinger pixels.
     """
     test = threshold > 0.0 and m + n_carried >= 2
-    limit = threshold * threshold
     first_t = 2 - n_carried
     for i in range(first, last):
         k0 = ptr[i]
@@ -231,46 +246,62 @@ def _tile_frames(buffer, m, n_carried, first, last, ptr, rows, coefs, dark, norm
             continue
         values = buffer[i - first]
         d = dark[i]
-        if not _all_valid(values[first_t:m + 2], use_dummy, dummy, delta_dummy):
+        for k in range(k0, k1):
+            dark_sum[rows[k]] += coefs[k] * d
+        lo, hi = _extremes(values[first_t:m + 2])
+        clean = integer and not (use_dummy and lo <= dummy + delta_dummy
+                                 and hi >= dummy - delta_dummy)
+        if not clean:
+            clean = _all_valid(values[first_t:m + 2], use_dummy, dummy, delta_dummy)
+        extremes[i - first, 0] = lo
+        extremes[i - first, 1] = hi
+        extremes[i - first, 2] = 1.0 if clean else 0.0
+        if not clean:
             _pixel_slow(values, m, k0, k1, rows, coefs, d, norm[i], use_dummy, dummy,
-                        delta_dummy, signal, variance, lost_norm, lost_count, lost_any, counts)
+                        delta_dummy, raw_sum, excess, lost_norm, lost_count, lost_any, counts)
             continue
         frame_values = values[2:m + 2]
         if k1 - k0 == 1 and coefs[k0] == 1.0:  # no pixel splitting: one bin, weight 1
-            s_row = signal[rows[k0]]
-            v_row = variance[rows[k0]]
-            for f in range(m):
-                raw = float(frame_values[f])
-                s_row[f] += raw - d
-                v_row[f] += max(1.0, raw)
+            r_row = raw_sum[rows[k0]]
+            if lo >= 1.0:  # c^2 max(1, raw) = c raw: nothing in excess
+                for f in range(m):
+                    r_row[f] += frame_values[f]
+            else:
+                e_row = excess[rows[k0]]
+                for f in range(m):
+                    raw = float(frame_values[f])
+                    r_row[f] += raw
+                    e_row[f] += max(0.0, 1.0 - raw)
         else:
             for k in range(k0, k1):
                 c = coefs[k]
                 c2 = c * c
-                s_row = signal[rows[k]]
-                v_row = variance[rows[k]]
+                r_row = raw_sum[rows[k]]
+                e_row = excess[rows[k]]
                 for f in range(m):
                     raw = float(frame_values[f])
-                    s_row[f] += c * (raw - d)
-                    v_row[f] += c2 * max(1.0, raw)
+                    r_row[f] += c * raw
+                    e_row[f] += c2 * max(1.0, raw) - c * raw
     if test:
         _tile_zingers(buffer, m, first_t, first, last, ptr, dark, use_dummy, dummy, delta_dummy,
-                      monitors, inv_monitors, rho, limit, xs, counts)
+                      monitors, inv_monitors, rho, threshold * threshold, xs, extremes, counts)
 
 
 @njit(cache=True, nogil=True)
 def _tile_zingers(buffer, m, first_t, first, last, ptr, dark, use_dummy, dummy, delta_dummy,
-                  monitors, inv_monitors, rho, limit, xs, counts):
+                  monitors, inv_monitors, rho, limit, xs, extremes, counts):
     """The zinger test of one tile's pixels (after their integration, in a loop of its own):
-    a cheap necessary condition first (:func:`_may_hold_zinger`), then the test."""
+    a cheap necessary condition first (:func:`_may_hold_zinger`, on the extremes and validity
+    found by the integration), then the test."""
     for i in range(first, last):
         if ptr[i] == ptr[i + 1]:
             continue
-        values = buffer[i - first]
         d = dark[i]
-        if not _may_hold_zinger(values, first_t, m, d, rho, limit):
+        row = extremes[i - first]
+        if not _may_hold_zinger(row[0], row[1], d, rho, limit):
             continue
-        if not _all_valid(values[first_t:m + 2], use_dummy, dummy, delta_dummy):
+        values = buffer[i - first]
+        if row[2] == 0.0:
             _zinger_slow(values, m, first_t, d, use_dummy, dummy, delta_dummy, monitors,
                          limit, counts)
             continue
@@ -284,12 +315,24 @@ def _segment_bounds(n_tiles, s):
     return (s * n_tiles) // SEGMENTS, ((s + 1) * n_tiles) // SEGMENTS
 
 
+@njit(cache=True, nogil=True)
+def _holds_integers(array):
+    """True for an integer array (a half does not survive in its type)."""
+    probe = np.empty(1, array.dtype)
+    probe[0] = 0.5
+    return probe[0] == 0
+
+
 @njit(cache=True, parallel=True, nogil=True)
-def _reduce_segments(part_signal, part_variance, part_lost_norm, part_lost_count, lost_any,
-                     part_counts, signal, variance, lost_norm, lost_count, counts):
+def _reduce_segments(part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
+                     lost_any, part_counts, signal, variance, lost_norm, lost_count, counts):
     """Add the per-segment sums (bins x frames) in segment order into the outputs (frames x
-    bins; filled, not added to)."""
+    bins; filled, not added to): signal = raw sum - dark sum, variance = raw sum + excess."""
     m, n_bins = signal.shape
+    dark_sum = np.zeros(n_bins)
+    for b in range(n_bins):
+        for g in range(SEGMENTS):
+            dark_sum[b] += part_dark[g, b]
     for f in prange(m):
         for b in range(n_bins):
             s = 0.0
@@ -302,8 +345,8 @@ def _reduce_segments(part_signal, part_variance, part_lost_norm, part_lost_count
                 if lost_any[g, f]:
                     ln += part_lost_norm[g, b, f]
                     lc += part_lost_count[g, b, f]
-            signal[f, b] = s
-            variance[f, b] = v
+            signal[f, b] = s - dark_sum[b]
+            variance[f, b] = s + v
             lost_norm[f, b] = ln
             lost_count[f, b] = lc
     for j in range(counts.shape[0]):
@@ -315,8 +358,9 @@ def _reduce_segments(part_signal, part_variance, part_lost_norm, part_lost_count
 
 
 @njit(cache=True, nogil=True)
-def _start_segment(g, part_signal, part_variance, part_lost_norm, part_lost_count, lost_any,
-                   part_counts):
+def _start_segment(g, part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
+                   lost_any, part_counts):
+    part_dark[g] = 0.0
     part_signal[g] = 0.0
     part_variance[g] = 0.0
     part_lost_norm[g] = 0.0
@@ -382,12 +426,15 @@ def integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark,
     n_tiles = (npix + TILE - 1) // TILE
     inv_monitors = 1.0 / monitors
     rho = monitors[2 - n_carried:].min() / monitors[2 - n_carried:].max()
+    integer = _holds_integers(frames)
+    part_dark = np.empty((SEGMENTS, signal.shape[1]))
     for g in prange(SEGMENTS):
-        _start_segment(g, part_signal, part_variance, part_lost_norm, part_lost_count,
-                       lost_any, part_counts)
+        _start_segment(g, part_dark, part_signal, part_variance, part_lost_norm,
+                       part_lost_count, lost_any, part_counts)
         t0, t1 = _segment_bounds(n_tiles, g)
         buffer = np.empty((TILE, m + 2), frames.dtype)
         xs = np.empty(m + 2)
+        extremes = np.empty((TILE, 3))
         for t in range(t0, t1):
             lo = t * TILE
             hi = min(npix, lo + TILE)
@@ -395,13 +442,13 @@ def integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark,
             for f in range(m):
                 for j in range(hi - lo):
                     buffer[j, f + 2] = frames[f, lo + j]
-            _tile_frames(buffer, m, n_carried, lo, hi, ptr, rows, coefs, dark, norm, use_dummy,
-                         dummy, delta_dummy, monitors, inv_monitors, rho, threshold, xs,
-                         part_signal[g], part_variance[g], part_lost_norm[g],
-                         part_lost_count[g], lost_any[g], part_counts[g])
+            _tile_frames(buffer, m, n_carried, lo, hi, ptr, rows, coefs, dark, norm, integer,
+                         use_dummy, dummy, delta_dummy, monitors, inv_monitors, rho, threshold,
+                         xs, extremes, part_dark[g], part_signal[g], part_variance[g],
+                         part_lost_norm[g], part_lost_count[g], lost_any[g], part_counts[g])
             _store_carry(buffer, carry, m, lo, hi)
-    _reduce_segments(part_signal, part_variance, part_lost_norm, part_lost_count, lost_any,
-                     part_counts, signal, variance, lost_norm, lost_count, counts)
+    _reduce_segments(part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
+                     lost_any, part_counts, signal, variance, lost_norm, lost_count, counts)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -425,13 +472,16 @@ def integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry,
     n_tiles = (npix + tile - 1) // tile
     inv_monitors = 1.0 / monitors
     rho = monitors[2 - n_carried:].min() / monitors[2 - n_carried:].max()
+    integer = _holds_integers(carry)
+    part_dark = np.empty((SEGMENTS, signal.shape[1]))
     for g in prange(SEGMENTS):
-        _start_segment(g, part_signal, part_variance, part_lost_norm, part_lost_count,
-                       lost_any, part_counts)
+        _start_segment(g, part_dark, part_signal, part_variance, part_lost_norm,
+                       part_lost_count, lost_any, part_counts)
         t0, t1 = _segment_bounds(n_tiles, g)
         buffer = np.empty((tile, m + 2), carry.dtype)
         decoded = np.empty((TRANSPOSE, tile + ROW_PAD), carry.dtype)
         xs = np.empty(m + 2)
+        extremes = np.empty((tile, 3))
         scratch = np.empty(block_elems * itemsize, np.uint8)
         for t in range(t0, t1):
             lo = t * tile
@@ -446,13 +496,13 @@ def integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry,
                                          npix, block_elems, itemsize, scratch, decoded[f]):
                         failed[f0 + f] = True
                 _transpose_into(decoded, group, hi - lo, buffer, f0 + 2)
-            _tile_frames(buffer, m, n_carried, lo, hi, ptr, rows, coefs, dark, norm, use_dummy,
-                         dummy, delta_dummy, monitors, inv_monitors, rho, threshold, xs,
-                         part_signal[g], part_variance[g], part_lost_norm[g],
-                         part_lost_count[g], lost_any[g], part_counts[g])
+            _tile_frames(buffer, m, n_carried, lo, hi, ptr, rows, coefs, dark, norm, integer,
+                         use_dummy, dummy, delta_dummy, monitors, inv_monitors, rho, threshold,
+                         xs, extremes, part_dark[g], part_signal[g], part_variance[g],
+                         part_lost_norm[g], part_lost_count[g], lost_any[g], part_counts[g])
             _store_carry(buffer, carry, m, lo, hi)
-    _reduce_segments(part_signal, part_variance, part_lost_norm, part_lost_count, lost_any,
-                     part_counts, signal, variance, lost_norm, lost_count, counts)
+    _reduce_segments(part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
+                     lost_any, part_counts, signal, variance, lost_norm, lost_count, counts)
 
 
 @njit(cache=True, parallel=True, nogil=True)
