@@ -91,6 +91,10 @@ analysis:
     max_relative_fwhm: 0.1
     tolerance: 0.007     # relative, of the indexing ratios (saxs.bragg.DEFAULT_TOLERANCE)
 
+kinetics:              # samples marked kinetic in the sheet (one curve per frame)
+  bin_frames: 1        # consecutive frames averaged per point before the Monte Carlo
+  model: auto          # A->B, A->B->C, or auto (as many quantized species as found)
+
 batch:
   executor: local      # local (process pool) or dask
   jobs: 1              # local worker processes
@@ -132,6 +136,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "histogram.scale": ("log", "linear"),
     "histogram.weighting": ("volume", "number"),
     "batch.executor": ("local", "dask"),
+    "kinetics.model": ("auto", "A->B", "A->B->C"),
 }
 #: The ranges of numeric settings: [low, high).
 RANGES: dict[str, tuple[float, float]] = {
@@ -145,6 +150,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "analysis.bragg.min_significance": (1e-9, math.inf),
     "analysis.bragg.max_relative_fwhm": (1e-9, 1.0),
     "analysis.bragg.tolerance": (1e-9, 0.2), "batch.jobs": (1, 1025),
+    "kinetics.bin_frames": (1, math.inf),
 }
 
 

@@ -103,7 +103,8 @@ def _kinetics(spec: dict[str, Any]) -> None:
         frames, blank=solvent, empty_cell=empty,
         solvent_volume_fraction=item["solvent_volume_fraction"],
         interpolate=config["subtract"]["interpolate"], config=mc_config(config["mc"]),
-        resolution=saxs.monodisperse_width)
+        resolution=saxs.monodisperse_width, model=config["kinetics"]["model"],
+        bin_frames=config["kinetics"]["bin_frames"])
     write_text(outputs["report"], f"{item['name']}\n{result.report()}\n",
                overwrite=spec["overwrite"])
     write_table(Path(outputs["table"]), result.table(), spec["overwrite"])

@@ -29,11 +29,11 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
                           ("--empty-cell", args.empty_cell), ("-c", args.config)):
         if value and not Path(value).is_file():
             raise InputError(f"{option + ' ' if option else ''}{value}: file not found")
-    if args.bin_frames < 1:
+    if args.bin_frames is not None and args.bin_frames < 1:
         raise InputError(f"--bin-frames {args.bin_frames}: give a number of frames >= 1")
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"-j {args.jobs}: give a number of worker processes >= 1")
-    if args.model not in MODELS:
+    if args.model is not None and args.model not in MODELS:
         raise InputError(f"--model {args.model!r}: choose one of {', '.join(MODELS)}")
     if args.sector < 0:
         raise InputError(f"--sector {args.sector}: give 0 (result_ave) or k (result_ave_k)")
@@ -89,6 +89,15 @@ def _mc_config(args: argparse.Namespace):
                                       "seed": args.seed, "radius_range_nm": radius})
 
 
+def _kinetics_settings(args: argparse.Namespace) -> tuple[str, int]:
+    """The rate model and frame binning: the options, else the config's ``kinetics``."""
+    from saxs_pipelines.config import load_config  # noqa: PLC0415
+
+    section = load_config(args.config)["kinetics"]
+    return (args.model if args.model is not None else section["model"],
+            args.bin_frames if args.bin_frames is not None else section["bin_frames"])
+
+
 def write_table(path: Path, rows: list[dict], overwrite: bool) -> Path:
     """The kinetics table as CSV (atomic)."""
     from saxs_pipelines.series import csv_text, write_text  # noqa: PLC0415
@@ -125,9 +134,10 @@ def cmd_kinetics(args: argparse.Namespace) -> int:
 
     table, png = _outputs(args)
     config = _mc_config(args)
+    model, bin_frames = _kinetics_settings(args)
     result = run_kinetics(args.frames, blank=args.blank, empty_cell=args.empty_cell,
                           solvent_volume_fraction=args.solvent_volume_fraction, config=config,
-                          model=args.model, bin_frames=args.bin_frames, sector=args.sector,
+                          model=model, bin_frames=bin_frames, sector=args.sector,
                           jobs=args.jobs, scheduler=args.scheduler)
     print(result.report())
     Path(args.output).mkdir(parents=True, exist_ok=True)
@@ -150,13 +160,15 @@ def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
     kin.add_argument("--empty-cell", help="empty-cell curve (two-step subtraction)")
     kin.add_argument("--solvent-volume-fraction", type=float, default=1.0,
                      help="displaced-volume factor of the solvent (default 1)")
-    kin.add_argument("--model", default="auto", metavar="{auto,A->B,A->B->C}",
-                     help="sequential model (default auto: as many species as found, 2 or 3)")
-    kin.add_argument("--bin-frames", type=int, default=1, metavar="N",
-                     help="average N consecutive curves before the Monte Carlo")
+    kin.add_argument("--model", metavar="{auto,A->B,A->B->C}",
+                     help="sequential model (default: the config's kinetics.model, auto: as "
+                     "many species as found, 2 or 3)")
+    kin.add_argument("--bin-frames", type=int, metavar="N",
+                     help="average N consecutive curves before the Monte Carlo (default: the "
+                     "config's kinetics.bin_frames, 1)")
     kin.add_argument("--sector", type=int, default=0, metavar="K",
                      help="which result of the file (0: result_ave, k: result_ave_k)")
-    kin.add_argument("-c", "--config", help="pipeline.yaml (section 'mc')")
+    kin.add_argument("-c", "--config", help="pipeline.yaml (sections 'mc' and 'kinetics')")
     add_monte_carlo_options(kin)
     kin.add_argument("-j", "--jobs", type=int, help="local worker processes for the Monte Carlo")
     kin.add_argument("--scheduler", help="Dask scheduler address: run the Monte Carlo there")

@@ -388,9 +388,11 @@ def _rate_model(model: str, quantized: list[SpeciesTrace]) -> int:
                              "subtraction, the radius range, or min_points)")
         return min(len(quantized), 3)
     if len(quantized) < need[model]:
+        hint = ("use model='A->B' or 'auto'" if need[model] == 3 and len(quantized) == 2
+                else "check the blank subtraction, the radius range, the frame binning or "
+                "min_points")
         raise InputError(f"follow_kinetics: model {model} needs {need[model]} discrete "
-                         f"species, {len(quantized)} found over time; use model='auto' or "
-                         "'A->B'")
+                         f"species, {len(quantized)} found over time; {hint}")
     return need[model]
 
 

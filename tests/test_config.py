@@ -68,6 +68,8 @@ def test_command_line_overrides():
     ({"subtract": {"two_step": "yes"}}, r"subtract.two_step must be a true/false"),
     ({"discovery": {"geometry_from": "guess"}}, r"discovery.geometry_from is 'guess'"),
     ({"analysis": {"bragg": {"tolerance": 0.5}}}, r"analysis.bragg.tolerance = 0.5 is out"),
+    ({"kinetics": {"bin_frames": 0}}, r"kinetics.bin_frames = 0 is out of range"),
+    ({"kinetics": {"model": "A->D"}}, r"kinetics.model is 'A->D'; choose one of"),
 ])
 def test_config_values_are_checked_on_load(tmp_path, given, match):
     path = tmp_path / "pipeline.yaml"

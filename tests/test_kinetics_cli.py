@@ -79,6 +79,31 @@ def test_kinetics_command(beamtime, tmp_path, capsys):
     np.testing.assert_allclose([float(r["time_s"]) for r in rows],
                                m.kinetics.times_s(m.n_frames), atol=1e-6)
     assert (out / "sflow_rayonix_00003_00_kinetics.png").stat().st_size > 10_000
+    # the same Monte Carlos on a Dask cluster: the same table (seeds are per frame)
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        assert main(["kinetics", str(ave), "--blank", str(out / "sflow_rayonix_00002_00.h5"),
+                     "--empty-cell", str(out / "sflow_rayonix_00001_00.h5"),
+                     "--solvent-volume-fraction", str(m.solvent_volume_fraction), "--n-rep",
+                     "8", "--seed", "1", "--scheduler", cluster.scheduler_address,
+                     "-o", str(tmp_path / "dask"), "-q"]) == 0
+    assert ((tmp_path / "dask/sflow_rayonix_00003_00_kinetics.csv").read_text()
+            == (out / "sflow_rayonix_00003_00_kinetics.csv").read_text())
+    # frame binning and the model from the config's kinetics section (options win)
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"kinetics": {"bin_frames": 8, "model": "A->B->C"}}))
+    common = ["kinetics", str(ave), "--blank", str(out / "sflow_rayonix_00002_00.h5"),
+              "--empty-cell", str(out / "sflow_rayonix_00001_00.h5"),
+              "--solvent-volume-fraction", str(m.solvent_volume_fraction), "--n-rep", "8",
+              "--seed", "1", "-c", str(config), "-q"]
+    capsys.readouterr()
+    assert main([*common, "-o", str(tmp_path / "binned")]) == 1
+    assert "2 time points; a kinetics needs at least 3" in capsys.readouterr().err
+    assert main([*common, "--bin-frames", "1", "-o", str(tmp_path / "three")]) == 1
+    assert "model A->B->C needs 3 discrete species, 2 found" in capsys.readouterr().err
+    assert not (tmp_path / "three").exists()
     # existing outputs are refused before any work
     assert main(["kinetics", str(ave), "--blank", str(out / "sflow_rayonix_00002_00.h5"),
                  "-o", str(out), "-q"]) == 1
