@@ -87,9 +87,9 @@ def plot_calibration(calibration, path: str | Path, overwrite: bool = False) -> 
     Written atomically (an existing file is kept unless ``overwrite``).
     """
     from saxs.io.atomic import atomic_path  # noqa: PLC0415
-    from saxs_pipelines.plots import _pyplot  # noqa: PLC0415
+    from saxs_pipelines.plots import pyplot  # noqa: PLC0415
 
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(14, 5), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=(1.1, 1.3, 1.0))
     ax_img, ax_1d, ax_res = (fig.add_subplot(grid[0, k]) for k in range(3))

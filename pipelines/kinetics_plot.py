@@ -6,16 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from saxs_pipelines.plots import MARGINS, panels, pyplot
+
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink")
-
-
-def _pyplot():
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    return plt
 
 
 def _label(s) -> str:
@@ -79,14 +72,15 @@ def plot_kinetics(result, path: Path, title: str = "", *, overwrite: bool = Fals
     atomically; an existing file needs ``overwrite``."""
     from saxs.io.atomic import atomic_path  # noqa: PLC0415
 
-    plt = _pyplot()
+    plt = pyplot()
     growth = next((s for s in result.species if s.kind == "continuous"), None)
     ncols = 2 if growth is not None else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(5.5 * ncols, 4.4), layout="constrained",
-                             squeeze=False)
-    _discrete_panel(axes[0, 0], result)
+    left, right, top, bottom = MARGINS
+    fig, axes = panels(plt, (5.5 * ncols, 4.4), 1, ncols,
+                       margins=(left, right, top + (0.3 if title else 0.0), bottom))
+    _discrete_panel(axes[0], result)
     if growth is not None:
-        _growth_panel(axes[0, 1], result, growth)
+        _growth_panel(axes[1], result, growth)
     if title:
         fig.suptitle(title, fontsize=10)
     try:

@@ -7,7 +7,7 @@
    points, divided by its propagated error (a matched filter: a peak a few points wide whose
    points are each within their noise is still found), above ``min_significance``; the 20
    strongest are fitted.
-3. Fit: each candidate with a pseudo-Voigt plus a linear local background (lmfit) over +-3 FWHM;
+3. Fit: each candidate with a pseudo-Voigt plus a linear local background (scipy) over +-3 FWHM;
    position, FWHM and area with standard errors; significance = area / its error. A Bragg peak
    of an ordered phase is narrow: peaks wider than ``max_relative_fwhm`` x q are reported as
    broad correlation peaks, not Bragg peaks.
@@ -35,13 +35,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import lmfit
 import numpy as np
 from scipy import sparse
 from scipy.ndimage import gaussian_filter1d
+from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.signal import find_peaks
 from scipy.sparse.linalg import spsolve
 
@@ -178,29 +179,49 @@ def smooth_background(intensity: np.ndarray, smoothness: float = 1e4,
     return np.exp(z)
 
 
+#: sigma of the Gaussian part of the pseudo-Voigt with the same FWHM as its Lorentzian part
+#: (the pseudo-Voigt as lmfit's PseudoVoigtModel defines it: FWHM = 2 sigma).
+_GAUSS_SIGMA = 1.0 / math.sqrt(2.0 * math.log(2.0))
+
+
+def _pseudo_voigt_line(x, amplitude, center, sigma, fraction, slope, intercept):  # noqa: PLR0917 - curve_fit passes the parameters by position
+    """Pseudo-Voigt of area ``amplitude`` and FWHM 2 ``sigma`` on a straight line."""
+    sg = sigma * _GAUSS_SIGMA
+    u = x - center
+    gauss = np.exp(-0.5 * (u / sg) ** 2) / (sg * math.sqrt(2.0 * math.pi))
+    lorentz = 1.0 / (math.pi * sigma * (1.0 + (u / sigma) ** 2))
+    return amplitude * ((1.0 - fraction) * gauss + fraction * lorentz) + slope * x + intercept
+
+
 def _fit_peak(q, intensity, sigma, center, width) -> Peak | None:
-    window = np.abs(q - center) <= 3 * max(width, 2 * np.median(np.diff(q)))
+    """Pseudo-Voigt plus a local straight line, weighted least squares over +-3 widths
+    (scipy ``curve_fit``, errors scaled by the reduced chi-square)."""
+    step = float(np.median(np.diff(q)))
+    window = np.abs(q - center) <= 3 * max(width, 2 * step)
     if window.sum() < 6:
         return None
-    model = lmfit.models.PseudoVoigtModel() + lmfit.models.LinearModel()
     qw, iw, sw = q[window], intensity[window], sigma[window]
-    params = model.make_params(center=center, sigma=width / 2, amplitude=max(
-        (iw.max() - iw.min()) * width, 1e-30), fraction=0.5, slope=0.0, intercept=iw.min())
-    params["center"].set(min=qw[0], max=qw[-1])
-    params["sigma"].set(min=np.median(np.diff(q)) / 4, max=qw[-1] - qw[0])
-    params["amplitude"].set(min=0)
+    lower = [0.0, qw[0], step / 4, 0.0, -np.inf, -np.inf]
+    upper = [np.inf, qw[-1], qw[-1] - qw[0], 1.0, np.inf, np.inf]
+    start = np.clip([max((iw.max() - iw.min()) * width, 1e-30), center, width / 2, 0.5, 0.0,
+                     iw.min()], lower, upper)
     try:
-        result = model.fit(iw, params, x=qw, weights=1 / sw)
-    except (ValueError, TypeError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            values, cov = curve_fit(_pseudo_voigt_line, qw, iw, p0=start, sigma=sw,
+                                    bounds=(lower, upper), x_scale="jac")
+    except (ValueError, RuntimeError):
         return None
-    p = result.params
-    if p["center"].stderr is None or p["amplitude"].stderr is None or p["amplitude"].stderr <= 0:
+    errors = np.sqrt(np.diag(cov)) if np.all(np.isfinite(cov)) else np.full(6, np.nan)
+    amplitude, centre, sig, fraction = values[:4]
+    if not (np.isfinite(errors[0]) and np.isfinite(errors[1]) and errors[0] > 0):
         return None
-    fwhm = p["fwhm"].value
-    return Peak(q=p["center"].value, q_err=p["center"].stderr, fwhm=fwhm,
-                fwhm_err=p["fwhm"].stderr or math.nan, area=p["amplitude"].value,
-                area_err=p["amplitude"].stderr, height=p["height"].value,
-                significance=p["amplitude"].value / p["amplitude"].stderr, bragg=False)
+    height = amplitude * ((1 - fraction) / (sig * _GAUSS_SIGMA * math.sqrt(2 * math.pi))
+                          + fraction / (math.pi * sig))
+    return Peak(q=float(centre), q_err=float(errors[1]), fwhm=float(2 * sig),
+                fwhm_err=float(2 * errors[2]) if np.isfinite(errors[2]) else math.nan,
+                area=float(amplitude), area_err=float(errors[0]), height=float(height),
+                significance=float(amplitude / errors[0]), bragg=False)
 
 
 def _window_significance(excess: np.ndarray, sigma: np.ndarray
