@@ -64,8 +64,8 @@ class CompressedFrames:
 
     ``payload[offsets[j, b]]`` is block b of frame j (layout in ``saxs_kernels.bitshuffle``);
     ``decoder`` holds the addresses of the library's block functions
-    (``saxs.io.fastread.BLOCK_DECODER``) that the decoding kernels call, so that processing
-    need not import the reader.
+    (``saxs_kernels.bitshuffle_lib.BLOCK_DECODER``) that the decoding kernels call, so that
+    processing need not import the reader.
     """
 
     payload: np.ndarray

@@ -130,7 +130,7 @@ def _block_offsets(payload, starts, sizes, npix, itemsize, block_elems):
     (np.uint32, 5, 8),          # no compressed block at all
 ])
 def test_compressed_accumulation_equals_decoded_frames(dtype, npix, block_elems):
-    from saxs.io.fastread import BLOCK_DECODER
+    from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
     from saxs_kernels.stack import accumulate_compressed
 
     assert BLOCK_DECODER is not None, "bitshuffle's block functions must be exported"
@@ -160,8 +160,8 @@ def test_compressed_accumulation_equals_decoded_frames(dtype, npix, block_elems)
 
 
 def test_damaged_compressed_frames_are_found():
-    from saxs.io.fastread import BLOCK_DECODER
     from saxs_kernels.bitshuffle import HEADER_BYTES
+    from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
     from saxs_kernels.stack import accumulate_compressed
 
     rng = np.random.default_rng(13)
@@ -238,7 +238,7 @@ def _run_csr(frames, indptr, indices, data, dark, norm, monitors, dummy, thresho
         common = (carry, carried, mon, ptr, rows, coefs, dark, norm, use_dummy,
                   float(dummy or 0.0), 0.5, threshold, *parts, lost_any, part_counts, *res, c)
         if compressed:
-            from saxs.io.fastread import BLOCK_DECODER
+            from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
 
             payload, starts, sizes = _bitshuffle_chunks(frames[ids], 512)
             offsets, bad = _block_offsets(payload, starts, sizes, npix, frames.itemsize, 512)

@@ -32,15 +32,14 @@ from saxs.calibration_images import (
     image_or_number,
 )
 from saxs.errors import InputError
-from saxs.frames import FrameStack
-from saxs.io.frames import read_frames
+from saxs.io.frames import ImageFile, read_images
 
 log = logging.getLogger(__name__)
 
 MASK_CONVENTIONS = ("auto", "nonzero", "dummy")
 
 
-def _binning_of(stack: FrameStack) -> tuple[int, int]:
+def _binning_of(stack: ImageFile) -> tuple[int, int]:
     header = stack.header
     return (header.integer("BSize_2", default=1), header.integer("BSize_1", default=1))
 
@@ -80,7 +79,7 @@ def rebin(image: np.ndarray, target: tuple[int, int], how: str, name: str = "ima
     return expanded / (f1 * f2) if how == "sum" else expanded
 
 
-def _check_binning(stack: FrameStack, shape: tuple[int, int], binning, what: str) -> None:
+def _check_binning(stack: ImageFile, shape: tuple[int, int], binning, what: str) -> None:
     if binning is None:
         return
     own = _binning_of(stack)
@@ -91,8 +90,8 @@ def _check_binning(stack: FrameStack, shape: tuple[int, int], binning, what: str
                          f"would be {expected}, but the frames are {tuple(shape)}")
 
 
-def _load(path: str | os.PathLike, what: str) -> FrameStack:
-    stack = read_frames(path, require_geometry=False, scalers=None)
+def _load(path: str | os.PathLike, what: str) -> ImageFile:
+    stack = read_images(path)
     if len(stack) == 0:
         raise InputError(f"{stack.describe()}: the {what} file holds no image")
     return stack
@@ -116,7 +115,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None, *,
     if convention not in MASK_CONVENTIONS:
         raise InputError(f"mask convention {convention!r} is not one of {MASK_CONVENTIONS}")
     stack = _load(path, "mask")
-    image = np.asarray(stack[0])
+    image = np.asarray(stack.images[0])
     dummy, ddummy = stack.dummy, stack.delta_dummy
     by_dummy = dummy is not None and bool(np.any(np.abs(image - dummy) <= ddummy))
     if convention == "dummy" and dummy is None:
@@ -137,7 +136,7 @@ def read_dark(path: str | os.PathLike, shape: tuple[int, int] | None = None, *,
     if combine not in ("mean", "median"):
         raise InputError(f"dark combine {combine!r} must be 'mean' or 'median'")
     stack = _load(path, "dark")
-    frames = np.asarray(stack[:], dtype=np.float64)
+    frames = np.asarray(stack.images, dtype=np.float64)
     dark = frames.mean(axis=0) if combine == "mean" else np.median(frames, axis=0)
     if not np.all(np.isfinite(dark)):
         raise InputError(f"{stack.describe()}: the dark holds NaN or infinite pixels")
@@ -151,7 +150,7 @@ def read_flat(path: str | os.PathLike, shape: tuple[int, int] | None = None, *,
               binning: tuple[int, int] | None = None) -> np.ndarray:
     """Read a flat field (a stack is combined by median); invalid pixels come back as 0."""
     stack = _load(path, "flat")
-    frames = np.asarray(stack[:], dtype=np.float64)
+    frames = np.asarray(stack.images, dtype=np.float64)
     flat = frames[0] if len(stack) == 1 else np.median(frames, axis=0)
     invalid = ~np.isfinite(flat) | (flat <= 0)
     if stack.dummy is not None:

@@ -12,12 +12,11 @@ in bytes, then the bitshuffled LZ4 blocks. Filter 32008, cd_values[4] = 2 means 
 
 A stack of integer frames can also be read still compressed (:func:`read_compressed_frames`),
 for kernels that decode it block by block themselves (``saxs_kernels.bitshuffle``), with the
-library's block functions (:data:`BLOCK_DECODER`).
+library's block functions (:data:`saxs_kernels.bitshuffle_lib.BLOCK_DECODER`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import struct
 from collections.abc import Callable
@@ -26,73 +25,19 @@ import h5py
 import numpy as np
 
 from saxs.frames import CompressedFrames
+from saxs_kernels.bitshuffle_lib import BLOCK_DECODER, DEFAULT_BLOCK, bitshuffle_module
+from saxs_kernels.bitshuffle_lib import DECOMPRESS as _DECOMPRESS
 
 log = logging.getLogger(__name__)
-
-try:  # optional: without it, h5py's filter pipeline reads the frames
-    import bitshuffle as _bitshuffle
-except ImportError:  # pragma: no cover - depends on the installation
-    _bitshuffle = None
 
 BITSHUFFLE_FILTER = 32008
 _LZ4 = 2
 
 
-def _library() -> ctypes.CDLL | None:
-    """The bitshuffle extension module as a C library (already loaded by ``import
-    bitshuffle``), or None."""
-    if _bitshuffle is None:  # pragma: no cover - depends on the installation
-        return None
-    try:
-        from bitshuffle import ext  # noqa: PLC0415
-
-        return ctypes.CDLL(ext.__file__)
-    except (ImportError, OSError):  # pragma: no cover - depends on the build
-        return None
-
-
-def _c_decompress(library: ctypes.CDLL | None):
-    """``bshuf_decompress_lz4(in, out, size, elem_size, block_size) -> bytes read`` or None."""
-    function = getattr(library, "bshuf_decompress_lz4", None)
-    if function is None:  # pragma: no cover - depends on the build
-        log.info("bitshuffle's C entry point not found; frames are decompressed by its Python "
-                 "function and copied")
-        return None
-    function.restype = ctypes.c_int64
-    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t,
-                         ctypes.c_size_t]
-    return function
-
-
-def _block_decoder(library: ctypes.CDLL | None) -> tuple[int, int] | None:
-    """Addresses of ``LZ4_decompress_safe`` and ``bshuf_untrans_bit_elem``, or None."""
-    names = ("LZ4_decompress_safe", "bshuf_untrans_bit_elem", "bshuf_default_block_size")
-    functions = [getattr(library, name, None) for name in names]
-    if any(f is None for f in functions):  # pragma: no cover - depends on the build
-        log.info("bitshuffle's block functions not found; frames are decompressed whole")
-        return None
-    lz4, untranspose, default_block = functions
-    default_block.restype = ctypes.c_size_t
-    default_block.argtypes = [ctypes.c_size_t]
-    _DEFAULT_BLOCK.update({size: int(default_block(size)) for size in (1, 2, 4, 8)})
-    return tuple(int(ctypes.cast(f, ctypes.c_void_p).value) for f in (lz4, untranspose))
-
-
-#: The library's block size (values) per value size, used when a chunk announces 0.
-_DEFAULT_BLOCK: dict[int, int] = {}
-
-
-_LIBRARY = _library()
-_DECOMPRESS = _c_decompress(_LIBRARY)
-
-#: ``(LZ4_decompress_safe, bshuf_untrans_bit_elem)`` addresses for the decoding kernels, or
-#: None when the bitshuffle library does not export them.
-BLOCK_DECODER = _block_decoder(_LIBRARY)
-
-
 def is_bitshuffle_lz4_per_frame(dataset: h5py.Dataset) -> bool:
     """True if every frame of ``dataset`` is one bitshuffle-LZ4 chunk and nothing else."""
-    if _bitshuffle is None or dataset.ndim != 3 or dataset.chunks != (1, *dataset.shape[1:]):
+    if (bitshuffle_module is None or dataset.ndim != 3
+            or dataset.chunks != (1, *dataset.shape[1:])):
         return False
     plist = dataset.id.get_create_plist()
     if plist.get_nfilters() != 1:
@@ -125,7 +70,8 @@ def read_bitshuffle_frames(dataset: h5py.Dataset, indices: np.ndarray, out: np.n
                           f"a frame is {out[pos].nbytes} bytes of {itemsize}-byte values")
         payload = np.frombuffer(chunk, dtype=np.uint8, offset=12)
         if _DECOMPRESS is None:
-            out[pos] = _bitshuffle.decompress_lz4(payload, shape, dtype, block_bytes // itemsize)
+            out[pos] = bitshuffle_module.decompress_lz4(payload, shape, dtype,
+                                                        block_bytes // itemsize)
             continue
         used = _DECOMPRESS(payload.ctypes.data, out[pos].ctypes.data, out[pos].size, itemsize,
                            block_bytes // itemsize)
@@ -179,7 +125,7 @@ def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
     for index, start, size in zip(indices, starts, sizes, strict=True):
         dataset.id.read_direct_chunk((int(index), 0, 0), out=payload[start:start + size])
         total, block_bytes = struct.unpack(">QI", payload[start:start + HEADER_BYTES].tobytes())
-        elems = block_bytes // itemsize if block_bytes else _DEFAULT_BLOCK.get(itemsize, 0)
+        elems = block_bytes // itemsize if block_bytes else DEFAULT_BLOCK.get(itemsize, 0)
         if (total != n_values * itemsize or block_bytes % itemsize or elems == 0 or elems % 8
                 or block_elems not in (0, elems)):
             raise OSError(f"chunk {index} announces {total} bytes in blocks of {block_bytes}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,56 @@ def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = 
     return FrameStack(source=source, header=header, geometry=geometry, monitor_i0=monitors.i0,
                       monitor_i1=monitors.i1, exposure_time_s=monitors.exposure_time_s,
                       timestamps_s=monitors.timestamps_s)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageFile:
+    """Every image of a detector file, read, with the file's header: no geometry, no monitors
+    (what a mask, a dark or a flat is made of)."""
+
+    images: np.ndarray
+    header: Header
+    name: str
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(rows, columns) of one image."""
+        return tuple(self.images.shape[1:])
+
+    @property
+    def dummy(self) -> float | None:
+        """Invalid-pixel marker from the header (None: no dummy)."""
+        return self.header.dummy
+
+    @property
+    def delta_dummy(self) -> float:
+        """Tolerance of the dummy test."""
+        return self.header.delta_dummy
+
+    def describe(self) -> str:
+        """``file`` or ``file::/dataset``, for messages."""
+        return self.name
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def read_images(address: str | os.PathLike) -> ImageFile:
+    """Read every image of a file (read-only) with its header: a plain image reader for
+    calibration images (EDF, HDF5 ``file.h5::/path`` or a LIMA file, any fabio image)."""
+    path, dataset = split_address(address)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES or dataset:
+        source, header, _ = lima.open_source(path, dataset)
+    elif suffix in EDF_SUFFIXES:
+        source, header, _ = edf.open_source(path)
+    else:
+        source, header = _open_fabio(path)
+    images = source.read(np.arange(source.n_frames)) if source.n_frames else np.empty(
+        (0, *source.frame_shape))
+    return ImageFile(np.asarray(images), header, source.describe())
 
 
 def _given_monitor(monitor, n_frames: int, path: Path) -> np.ndarray:
