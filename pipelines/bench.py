@@ -11,6 +11,7 @@ own process so its peak memory (max RSS) is its own.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import subprocess
@@ -492,3 +493,76 @@ def calibrate_rows(r: dict) -> list[tuple[str, ...]]:
             ("  against pyFAI's massif + refine3 on the full frame, same first guess",
              f"{r['calibrate_s']:.1f} s", "pyFAI refinement path", f"{r['pyfai_s']:.1f} s",
              f"{r['pyfai_s'] / r['calibrate_s']:.1f}x", "")]
+
+
+# ----------------------------------------------------------------------- saxs bench
+
+
+def _mc_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    import os  # noqa: PLC0415
+
+    peer = args.peer_python or os.environ.get("SAXS_PEER_PYTHON")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [("spheres", {}),
+                 ("cylinders", {"curve": make_cylinder_curve(Path(tmp)), "model": "cylinder",
+                                "length_nm": CYLINDER_LENGTH_NM,
+                                "radius_range_nm": CYLINDER_RANGE_NM})]
+        per_rep = {}
+        for name, options in cases:
+            r = bench_mc(peer_python=peer, **options)
+            per_rep[name] = r["saxs_s_per_rep_1_thread"]
+            print(f"Monte Carlo, {name}: {r['n_points']} points, {r['n_contrib']} contributions, "
+                  f"{r['n_rep']} repetitions, conv_crit 1; mean steps "
+                  f"{r['saxs_steps_mean']:.0f}, chi2_r {r['saxs_chi2_r_mean']:.3f}; form-factor "
+                  f"table {r['table_sizes']} sizes built in {r['table_s']:.2f} s (interpolation "
+                  f"error {r['table_error']:.1e}); numba cache load "
+                  f"{r['saxs_kernel_load_s']:.2f} s")
+            peer_rep = r.get("mcsas3_s_per_rep")
+            peer_proc = r.get("mcsas3_process_wall_s")
+            peer_name = "McSAS3 1.4.1" + (" (sasmodels cylinder)" if name == "cylinders" else "")
+            rows += [(f"MC {name} s/repetition, 1 thread",
+                      f"{r['saxs_s_per_rep_1_thread'] * 1e3:.2f} ms", peer_name,
+                      f"{peer_rep * 1e3:.0f} ms" if peer_rep else "not run",
+                      f"{r['speedup_per_rep_1_thread']:.0f}x" if peer_rep else "-", ""),
+                     (f"MC {name} s/repetition, all threads",
+                      f"{r['saxs_s_per_rep_all_threads'] * 1e3:.2f} ms", "", "", "", ""),
+                     (f"MC {name} whole process", f"{r['saxs_process_wall_s']:.2f} s", peer_name,
+                      f"{peer_proc:.2f} s" if peer_proc else "not run",
+                      f"{r['speedup_process']:.1f}x" if peer_proc else "-", "")]
+    print(f"cylinders / spheres, s per repetition on 1 thread: "
+          f"{per_rep['cylinders'] / per_rep['spheres']:.2f}")
+    if not peer:
+        print("  McSAS3 not run: pass --peer-python PEER_VENV/bin/python (../shared/peers)")
+    return rows
+
+
+def _reduce_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    shape = tuple(args.shape)
+    print(f"reduce: {args.frames} frames of {shape[0]} x {shape[1]} uint32, bitshuffle-LZ4; "
+          f"pyFAI per-frame baseline on {args.baseline_frames} frames")
+    r = bench_reduce(args.frames, args.baseline_frames, args.npt, shape, args.workdir)
+    return reduce_rows(r)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``saxs bench``: the chosen benchmarks as one table."""
+    rows = []
+    if args.what in ("all", "reduce"):
+        rows += _reduce_rows(args)
+    if args.what in ("all", "mc"):
+        rows += _mc_rows(args)
+    if args.what in ("all", "calibrate"):
+        print("calibrate: simulated AgBh frame of an Eiger2 4M at 1 m, automatic first guess")
+        r = bench_calibrate()
+        print(f"  distance error {r['distance_rel_error']:.1e} (reported "
+              f"{r['distance_rel_uncertainty']:.1e}), beam centre error "
+              f"{r['beam_centre_error_px']:.2f} px; pyFAI's path alone: distance error "
+              f"{r['pyfai_distance_rel_error']:.1e} from {r['pyfai_control_points']} control "
+              "points")
+        rows += calibrate_rows(r)
+    header = ("benchmark", "saxs", "baseline", "baseline value", "ratio", "peak RSS")
+    widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return 0

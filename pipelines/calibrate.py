@@ -42,30 +42,3 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {poni}")
     return 0
-
-
-def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
-    """Register ``saxs calibrate``."""
-    cal = sub.add_parser(
-        "calibrate", help="refine the geometry from a calibrant frame (AgBh, LaB6, ...)",
-        description="Guess the beam centre and distance from the image, extract control points "
-        "on the calibrant's rings and refine distance, PONI and tilts with pyFAI; print the "
-        "geometry with uncertainties and the residual per ring; write a PONI file and a "
-        "diagnostic PNG.")
-    cal.add_argument("frame", help="calibrant frame (any file saxs.read_frames reads)")
-    cal.add_argument("-c", "--calibrant", default="AgBh",
-                     help="pyFAI calibrant name(s), e.g. AgBh, LaB6, 'AgBh+LaB6' (default AgBh)")
-    energy = cal.add_mutually_exclusive_group()
-    energy.add_argument("-w", "--wavelength", type=float, help="wavelength, Angstrom")
-    energy.add_argument("-e", "--energy", type=float, help="photon energy, keV")
-    cal.add_argument("--pixel", type=float, help="pixel size, um (default: from the header)")
-    cal.add_argument("--distance", type=float, help="distance guess, mm (breaks ring-order ties)")
-    cal.add_argument("--fix", help="parameters to hold, comma separated (default rot3): "
-                     "dist,poni1,poni2,rot1,rot2,rot3")
-    cal.add_argument("-m", "--mask", help="mask file (non-zero = masked)")
-    cal.add_argument("-o", "--output", required=True, help="PONI file to write")
-    cal.add_argument("--plot", help="diagnostic PNG (default: the PONI name with .png)")
-    cal.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-    cal.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_common(cal)
-    cal.set_defaults(func=cmd_calibrate)

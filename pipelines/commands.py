@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from saxs_pipelines.options import add_monte_carlo_options
+from saxs_pipelines.messages import EXIT_FAILED_ITEMS, EXIT_OK
 
-EXIT_OK, EXIT_FAILED_ITEMS = 0, 3
 DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "data_samples" / "scenario.yaml"
 
 
@@ -297,7 +296,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out, png = _fit_outputs(args)
     model = _fit_model(args)
     params = _fit_params(args, model)
-    curve = saxs.read_curve(args.curve, q_unit=args.q_unit_in,
+    curve = saxs.read_curve(args.curve, q_unit=args.unit,
                             merge_duplicates=args.merge_duplicates)
     q_range = tuple(args.q_range) if args.q_range else (None, None)
     fit = saxs.fit_curve(curve, model, params, q_range_nm=q_range,
@@ -311,123 +310,3 @@ def cmd_fit(args: argparse.Namespace) -> int:
              overwrite=args.overwrite)
     print(f"  -> {out}, {png}")
     return EXIT_OK
-
-
-def _add_fit_parser(sub: argparse._SubParsersAction, add_common) -> None:
-    fit = sub.add_parser(
-        "fit", help="parametric lmfit fit of a curve (any shape, size distribution)",
-        description="Fit a population of particles (built-in shape or any sasmodels 1-D model, "
-        "Gaussian / log-normal / Schulz sizes) or an analytic model to a curve, smeared by the "
-        "curve's q resolution when it has one. Prints the values with errors and chi2_r; "
-        "writes OUT.h5 (NXcanSAS curve + the fit) and OUT.png.")
-    fit.add_argument("curve", help="curve (.dat, .pdh, NXcanSAS .h5, canSAS .xml[::N])")
-    fit.add_argument("--model", required=True,
-                     help="sphere, core_shell_sphere, cylinder, spheroid, disc, a sasmodels "
-                     "name, or guinier, porod, lorentzian_peak, gaussian_peak, flat")
-    fit.add_argument("--distribution", default="lognormal",
-                     choices=["lognormal", "gaussian", "schulz", "none"],
-                     help="size distribution (default lognormal; none = monodisperse)")
-    fit.add_argument("--param", action="append", metavar="NAME=VALUE",
-                     help="fixed shape parameter, e.g. length_nm=20 (repeatable)")
-    fit.add_argument("--init", action="append", metavar="NAME=VALUE",
-                     help="starting value, e.g. radius_nm=2 (repeatable)")
-    fit.add_argument("--free", action="append", metavar="NAME",
-                     help="also fit this fixed parameter (repeatable)")
-    fit.add_argument("--fix", action="append", metavar="NAME",
-                     help="keep this parameter at its starting value (repeatable)")
-    fit.add_argument("--contrast", type=float, metavar="PER_CM2",
-                     help="particle-solvent contrast of homogeneous shapes, 1/cm^2")
-    fit.add_argument("--background", default="none", choices=["none", "flat"],
-                     help="add a flat background bg_level (default none)")
-    fit.add_argument("--q-unit-in", metavar="UNIT",
-                     help="q unit of a text curve that does not state it (e.g. 1/A)")
-    fit.add_argument("--q-range", type=float, nargs=2, metavar=("LO", "HI"),
-                     help="fit only LO <= q <= HI, in 1/nm")
-    fit.add_argument("--no-smearing", action="store_true",
-                     help="ignore the curve's q resolution")
-    fit.add_argument("--merge-duplicates", action="store_true",
-                     help="merge points whose q occurs twice (e.g. two SANS detectors)")
-    fit.add_argument("-o", "--output", metavar="OUT.h5",
-                     help="result file (default <curve stem>_fit.h5); the PNG goes beside it")
-    fit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_common(fit)
-    fit.set_defaults(func=cmd_fit)
-
-
-def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:
-    """Register the beamtime commands on the ``saxs`` parser."""
-    ana = sub.add_parser("analyze", help="series findings from result files",
-                         description="Series findings from sample result files (saxs batch, "
-                         "saxs mc): quantized magic-size steps, families and continuous growth "
-                         "of the size populations, or with --bragg the Bragg phases, d-spacings "
-                         "and melting; prints them and optionally writes a CSV table.")
-    ana.add_argument("results", nargs="+", help="sample files written by saxs batch / saxs mc")
-    ana.add_argument("--variable", default="temperature_c",
-                     help="metadata key that orders the series (default temperature_c)")
-    ana.add_argument("--bragg", action="store_true",
-                     help="Bragg peaks and melting instead of size populations")
-    ana.add_argument("-o", "--output", help="CSV table to write")
-    ana.add_argument("--overwrite", action="store_true", help="replace an existing table")
-    add_common(ana)
-    ana.set_defaults(func=cmd_analyze)
-    _add_fit_parser(sub, add_common)
-    batch = sub.add_parser("batch", help="process a whole beamtime folder",
-                           description="Reduce every stack, subtract blanks, fit size "
-                           "distributions, analyse each series, write the report.")
-    batch.add_argument("beamtime", help="beamtime folder (raw/, calib/, samples.csv)")
-    _batch_options(batch, add_common)
-    batch.add_argument("--resume", action="store_true",
-                       help="keep jobs whose records prove them complete; run the rest")
-    batch.set_defaults(func=cmd_batch)
-    watch = sub.add_parser("watch", help="process stacks as they are written (live mode)",
-                           description="Live mode during a beamtime: scan the folder, process "
-                           "each stack once its file is complete (unchanged for --settle s), "
-                           "and refresh the series and the report; stop with Ctrl-C or after "
-                           "--idle-timeout s without a new stack.")
-    watch.add_argument("beamtime", help="beamtime folder being written")
-    _batch_options(watch, add_common)
-    watch.add_argument("--interval", type=float, default=2.0, help="seconds between scans")
-    watch.add_argument("--settle", type=float, default=2.0,
-                       help="seconds a file must stay unchanged to count as complete")
-    watch.add_argument("--idle-timeout", type=float,
-                       help="stop after this many seconds without a new stack")
-    watch.set_defaults(func=cmd_watch)
-    demo = sub.add_parser("demo", help="simulate the shipped beamtime and process it",
-                          description="Simulate the shipped CdSe beamtime of data_samples/, "
-                          "process it with saxs batch, print the findings and the report's "
-                          "path; then follow the shipped stopped-flow series in time.")
-    demo.add_argument("-o", "--output", default="saxs-demo", help="folder (default saxs-demo)")
-    demo.add_argument("-c", "--config", help="pipeline.yaml")
-    demo.add_argument("-j", "--jobs", type=int, help="worker processes")
-    demo.add_argument("--overwrite", action="store_true", help="redo an existing demo folder")
-    add_common(demo)
-    demo.set_defaults(func=cmd_demo)
-    rep = sub.add_parser("reprocess", help="run the job of a record again",
-                         description="Run the job stored in a batch record again (same inputs, "
-                         "parameters and outputs), e.g. after fixing a calibration file; the "
-                         "record is rewritten with the new result.")
-    rep.add_argument("record", help="records/<stage>/<name>.json of a batch")
-    rep.add_argument("--overwrite", action="store_true", help="replace the job's outputs")
-    add_common(rep)
-    rep.set_defaults(func=cmd_reprocess)
-    cfg = sub.add_parser("config", help="configuration files",
-                         description="Configuration files: 'saxs config init' writes the "
-                         "commented default pipeline.yaml (unknown keys and bad values are "
-                         "errors when it is read).")
-    cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
-    init = cfg_sub.add_parser("init", help="write the commented default pipeline.yaml")
-    init.add_argument("path", nargs="?", default="pipeline.yaml")
-    init.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    add_common(init)
-    cfg.set_defaults(func=cmd_config)
-
-
-def _batch_options(parser: argparse.ArgumentParser, add_common) -> None:
-    parser.add_argument("-c", "--config", help="pipeline.yaml (saxs config init)")
-    parser.add_argument("-o", "--output", help="output folder (default BEAMTIME/processed)")
-    parser.add_argument("-j", "--jobs", type=int, help="local worker processes")
-    parser.add_argument("--scheduler", help="Dask scheduler address: run the jobs there")
-    parser.add_argument("-n", "--npt", type=int, help="q bins (reduce.npt)")
-    add_monte_carlo_options(parser, shape=False)
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_common(parser)

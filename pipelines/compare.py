@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from saxs_pipelines.options import add_q_unit_in
+from saxs_pipelines.messages import EXIT_ERROR, EXIT_OK
 
-EXIT_DIFFER = 1
+#: The curves differ: the error code (a regression check that fails).
+EXIT_DIFFER = EXIT_ERROR
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -22,23 +23,4 @@ def cmd_compare(args: argparse.Namespace) -> int:
     reference = saxs.read_curve(args.reference, q_unit=args.unit)
     result = compare(curve, reference, q_range_nm=(args.qmin, args.qmax))
     print(result.report(alpha))
-    return 0 if result.agrees(alpha) else EXIT_DIFFER
-
-
-def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
-    """Register ``saxs compare``."""
-    cmp = sub.add_parser(
-        "compare", help="check a curve against a reference curve (exit 1 if they differ)",
-        description="Compare a curve with a reference (glassy carbon, water, a standard sample) "
-        "on their common q range: chi2_r and its p-value, the largest deviation in sigma and "
-        "where, and CorMap's p-value for systematic differences. Exit 0 when both tests accept "
-        "the curves as the same at --alpha, 1 when they differ.")
-    cmp.add_argument("curve", help="the new curve (.dat, .pdh, NXcanSAS .h5)")
-    cmp.add_argument("reference", help="the reference curve, same intensity unit")
-    cmp.add_argument("--alpha", type=float,
-                     help="significance level of both tests (default 0.01)")
-    cmp.add_argument("--qmin", type=float, help="lowest q compared, 1/nm")
-    cmp.add_argument("--qmax", type=float, help="highest q compared, 1/nm")
-    add_q_unit_in(cmp)
-    add_common(cmp)
-    cmp.set_defaults(func=cmd_compare)
+    return EXIT_OK if result.agrees(alpha) else EXIT_DIFFER

@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 from saxs_pipelines.commands import DEMO_SCENARIO
+from saxs_pipelines.messages import EXIT_OK
 
 KINETICS_SCENARIO = DEMO_SCENARIO.parent / "stopped_flow.yaml"
-EXIT_OK = 0
 
 
 def _kinetics_demo(root: Path, config: dict, *, overwrite: bool, quiet: bool) -> int:

@@ -16,9 +16,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from saxs_pipelines.options import add_monte_carlo_options
+from saxs_pipelines.messages import EXIT_OK
 
-EXIT_OK = 0
 MODELS = ("auto", "A->B", "A->B->C")
 
 
@@ -145,34 +144,3 @@ def cmd_kinetics(args: argparse.Namespace) -> int:
     plot_kinetics(result, png, title=Path(args.frames).name, overwrite=args.overwrite)
     print(f"-> {table}, {png}")
     return EXIT_OK
-
-
-def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
-    """Register ``saxs kinetics``."""
-    kin = sub.add_parser(
-        "kinetics", help="species volume fractions vs time and rate constants (time-resolved)",
-        description="Blank-subtract every curve of a per-frame file (<stem>_ave.h5 from saxs "
-        "reduce --per-frame), fit each by the Monte Carlo, track the species over time, and "
-        "fit first-order sequential conversion (A -> B, A -> B -> C) and the onset of "
-        "continuous growth. Writes <stem>_kinetics.csv and <stem>_kinetics.png.")
-    kin.add_argument("frames", help="per-frame curves: <stem>_ave.h5 (ID02 layout, with t)")
-    kin.add_argument("--blank", help="solvent blank curve (NXcanSAS .h5, .dat)")
-    kin.add_argument("--empty-cell", help="empty-cell curve (two-step subtraction)")
-    kin.add_argument("--solvent-volume-fraction", type=float, default=1.0,
-                     help="displaced-volume factor of the solvent (default 1)")
-    kin.add_argument("--model", metavar="{auto,A->B,A->B->C}",
-                     help="sequential model (default: the config's kinetics.model, auto: as "
-                     "many species as found, 2 or 3)")
-    kin.add_argument("--bin-frames", type=int, metavar="N",
-                     help="average N consecutive curves before the Monte Carlo (default: the "
-                     "config's kinetics.bin_frames, 1)")
-    kin.add_argument("--sector", type=int, default=0, metavar="K",
-                     help="which result of the file (0: result_ave, k: result_ave_k)")
-    kin.add_argument("-c", "--config", help="pipeline.yaml (sections 'mc' and 'kinetics')")
-    add_monte_carlo_options(kin)
-    kin.add_argument("-j", "--jobs", type=int, help="local worker processes for the Monte Carlo")
-    kin.add_argument("--scheduler", help="Dask scheduler address: run the Monte Carlo there")
-    kin.add_argument("-o", "--output", default=".", help="output folder")
-    kin.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_common(kin)
-    kin.set_defaults(func=cmd_kinetics)

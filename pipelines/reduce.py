@@ -1,8 +1,8 @@
 """``saxs reduce``: stacks to curves, one per stack (NXcanSAS) or one per frame (ID02 ``_ave.h5``).
 
-The parser of ``saxs reduce`` is made in :mod:`saxs_pipelines.commands`; :func:`extend_parser`
-adds the per-frame and monitor options and routes the command here. Every option is checked
-(:func:`check_options`) before any file is read or any folder created.
+Settings come from the options, else from ``-c pipeline.yaml`` (section ``reduce``), else from
+this command's defaults (500 q bins, arbitrary intensity unit, the reducer's methods). Every
+option is checked (:func:`check_options`) before any file is read or any folder created.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from saxs_pipelines.messages import cli_wording
+from saxs_pipelines.messages import EXIT_FAILED_ITEMS, EXIT_OK, cli_wording
 
-EXIT_OK, EXIT_FAILED_ITEMS = 0, 3
 NORMALIZATIONS = ("auto", "i1", "exposure", "none")
+#: pyFAI's names of the radial units the curves may be written in, and the unit.
+UNITS = {"q_nm^-1": "1/nm", "q_A^-1": "1/A"}
+#: The command's own defaults (without -c).
+NPT = 500
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,34 @@ class ReduceOptions:
     sectors: tuple[tuple[float, float], ...]
     normalization: str
     monitor: float | None
+    unit: str = "q_nm^-1"
+
+
+def reducer_settings(args: argparse.Namespace) -> dict:
+    """The Reducer's settings: the options, else ``-c``'s section ``reduce``, else the
+    command's defaults (checked: a bad value is an InputError naming it)."""
+    from saxs.azimuthal import check_method  # noqa: PLC0415
+    from saxs.errors import InputError  # noqa: PLC0415
+    from saxs_pipelines.config import load_config  # noqa: PLC0415
+
+    section = load_config(args.config)["reduce"] if args.config else {}
+    npt = args.npt if args.npt is not None else section.get("npt", NPT)
+    if npt < 2:
+        raise InputError(f"-n {npt}: give at least 2 q bins")
+    settings = {"npt": npt, "intensity_unit": args.intensity_unit
+                or section.get("intensity_unit", "arb")}
+    method = args.method if args.method is not None else section.get("method")
+    if method is not None:
+        try:
+            settings["method"] = check_method(method.split(",") if isinstance(method, str)
+                                              else method)
+        except InputError:
+            raise InputError(f"--method {method!r}: give SPLIT (no, bbox, full) or "
+                             "SPLIT,ALGO,IMPL, e.g. bbox,csr,cython") from None
+    for key in ("frame_threshold", "zinger_threshold"):
+        if key in section:
+            settings[key] = section[key]
+    return settings
 
 
 def parse_sector(text: str, option: str = "--azimuth-range") -> tuple[float, float]:
@@ -55,7 +86,8 @@ def parse_sector(text: str, option: str = "--azimuth-range") -> tuple[float, flo
 
 
 def check_options(*, per_frame: bool, bin_frames: int | None, sectors: list[str] | None,
-                  normalization: str | None, monitor: float | None) -> ReduceOptions:
+                  normalization: str | None, monitor: float | None,
+                  unit: str | None = None) -> ReduceOptions:
     """Validate the reduction options (InputError naming the option and value)."""
     from saxs.errors import InputError  # noqa: PLC0415
 
@@ -73,9 +105,12 @@ def check_options(*, per_frame: bool, bin_frames: int | None, sectors: list[str]
         if norm in ("exposure", "none"):
             raise InputError(f"--monitor with --normalization {norm}: the monitor is only "
                              "used by --normalization i1 or auto")
+    if unit is not None and unit not in UNITS:
+        raise InputError(f"--unit {unit!r}: saxs reduce writes q; choose one of "
+                         f"{', '.join(UNITS)}")
     parsed = tuple(parse_sector(s) for s in sectors or [])
     return ReduceOptions(per_frame=per_frame, bin_frames=bin_frames or 1, sectors=parsed,
-                         normalization=norm, monitor=monitor)
+                         normalization=norm, monitor=monitor, unit=unit or "q_nm^-1")
 
 
 def _outputs(args: argparse.Namespace, per_frame: bool) -> dict[str, Path]:
@@ -88,7 +123,7 @@ def _outputs(args: argparse.Namespace, per_frame: bool) -> dict[str, Path]:
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder; choose another -o")
     for option, value in (("-p", args.poni), ("-d", args.dark), ("-f", args.flat),
-                          *(("-m", m) for m in args.mask or [])):
+                          ("-c", args.config), *(("-m", m) for m in args.mask or [])):
         if value and not Path(value).is_file():
             raise InputError(f"{option} {value}: file not found")
     outputs: dict[str, Path] = {}
@@ -105,9 +140,10 @@ def _outputs(args: argparse.Namespace, per_frame: bool) -> dict[str, Path]:
 
 
 def reduce_per_frame(name: str, target: Path, options: ReduceOptions, *, poni=None, mask=None,
-                     dark=None, flat=None, npt: int = 500, intensity_unit: str = "arb",
+                     dark=None, flat=None, settings: dict | None = None,
                      overwrite: bool = False) -> tuple[Path, int, int]:
-    """Reduce one stack per frame into ``target`` (``_ave.h5``); (path, curves, q bins)."""
+    """Reduce one stack per frame into ``target`` (``_ave.h5``); (path, curves, q bins).
+    ``settings``: further Reducer arguments (npt, method, intensity_unit ...)."""
     import saxs  # noqa: PLC0415
 
     frames = saxs.read_frames(name, poni=poni, monitor=options.monitor)
@@ -115,13 +151,14 @@ def reduce_per_frame(name: str, target: Path, options: ReduceOptions, *, poni=No
         raise saxs.InputError(f"{frames.describe()}: no frame times for the t axis of {target}: "
                               "the scaler file (TFG/delta_time) or the LIMA time_of_frame is "
                               "missing; put the scaler file beside the stack")
-    reducer = saxs.Reducer(frames.geometry, mask=mask or None, dark=dark, flat=flat, npt=npt,
-                           intensity_unit=intensity_unit, normalization=options.normalization)
+    reducer = saxs.Reducer(frames.geometry, mask=mask or None, dark=dark, flat=flat,
+                           normalization=options.normalization, **(settings or {}))
     curves = reducer.integrate_frames(
         frames, bin_frames=options.bin_frames,
         azimuth_range=list(options.sectors) if options.sectors else None)
     items = curves if isinstance(curves, list) else [curves]
-    path = saxs.write_ave(target, items, frames, geometry=reducer.geometry, overwrite=overwrite)
+    path = saxs.write_ave(target, items, frames, geometry=reducer.geometry, overwrite=overwrite,
+                          unit=options.unit)
     return path, len(items[0]), items[0].q.size
 
 
@@ -132,8 +169,9 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 
     options = check_options(per_frame=args.per_frame, bin_frames=args.bin_frames,
                             sectors=args.azimuth_range, normalization=args.normalization,
-                            monitor=args.monitor)
+                            monitor=args.monitor, unit=args.unit)
     outputs = _outputs(args, options.per_frame)
+    settings = reducer_settings(args)
     Path(args.output).mkdir(parents=True, exist_ok=True)
     failures = 0
     for name, target in outputs.items():
@@ -143,19 +181,18 @@ def cmd_reduce(args: argparse.Namespace) -> int:
             if options.per_frame:
                 path, n, n_q = reduce_per_frame(
                     name, target, options, poni=args.poni, mask=args.mask, dark=args.dark,
-                    flat=args.flat, npt=args.npt, intensity_unit=args.intensity_unit,
-                    overwrite=args.overwrite)
+                    flat=args.flat, settings=settings, overwrite=args.overwrite)
                 sectors = f", {len(options.sectors)} sector(s)" if options.sectors else ""
                 print(f"{name}: {n} curve(s) of {options.bin_frames} frame(s), {n_q} q bins"
                       f"{sectors} -> {path}")
                 continue
             frames = saxs.read_frames(name, poni=args.poni, monitor=options.monitor)
             reducer = saxs.Reducer(frames.geometry, mask=args.mask or None, dark=args.dark,
-                                   flat=args.flat, npt=args.npt,
-                                   intensity_unit=args.intensity_unit,
-                                   normalization=options.normalization)
+                                   flat=args.flat, normalization=options.normalization,
+                                   **settings)
             curve = reducer.reduce(frames)
-            path = saxs.write_curve(target, curve, overwrite=args.overwrite)
+            path = saxs.write_curve(target, curve, overwrite=args.overwrite,
+                                    q_unit=UNITS[options.unit])
             dropped = [d["frame"] for d in curve.metadata.get("frames_dropped", [])]
             print(f"{name}: 1 curve, {len(curve)} q bins -> {path}"
                   + (f" (frames dropped: {dropped})" if dropped else ""))
@@ -163,35 +200,3 @@ def cmd_reduce(args: argparse.Namespace) -> int:
             failures += 1
             print(f"saxs reduce: {name}: {cli_wording(exc)}", file=sys.stderr)
     return EXIT_FAILED_ITEMS if failures else EXIT_OK
-
-
-def add_parser(sub: argparse._SubParsersAction, add_common) -> None:
-    """Register ``saxs reduce``."""
-    red = sub.add_parser("reduce", help="reduce frame stacks to I(q) curves")
-    red.add_argument("frames", nargs="+", help="stacks: ID02 LIMA .h5, EDF, file.h5::/path")
-    red.add_argument("-p", "--poni", help="PONI file (default: geometry from the header)")
-    red.add_argument("-m", "--mask", action="append", help="mask file (repeatable)")
-    red.add_argument("-d", "--dark", help="dark image")
-    red.add_argument("-f", "--flat", help="flat field")
-    red.add_argument("-n", "--npt", type=int, default=500, help="q bins")
-    red.add_argument("--intensity-unit", default="arb", choices=["arb", "1/cm"])
-    red.add_argument("--per-frame", action="store_true", help="one curve per frame")
-    red.add_argument("-o", "--output", default=".", help="output folder")
-    red.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_common(red)
-    red.description = (
-        "Reduce frame stacks to I(q): one averaged NXcanSAS curve per stack (<stem>.h5), or "
-        "with --per-frame one curve per frame (or per --bin-frames group) in ID02's processed "
-        "layout, <stem>_ave.h5 (entry_0000/PyFAI/result_ave: q, data, data_errors, t).")
-    red.add_argument("--bin-frames", type=int, metavar="N",
-                     help="with --per-frame: one curve per N frames (default 1)")
-    red.add_argument("--azimuth-range", action="append", metavar="MIN,MAX",
-                     help="with --per-frame: integrate only this sector, degrees within "
-                     "-180..360; write --azimuth-range=-30,30 when MIN is negative (repeatable: "
-                     "the first in result_ave, the next in result_ave_1, ...)")
-    red.add_argument("--normalization", metavar="{auto,i1,exposure,none}",
-                     help="divide each frame by the transmitted flux I1, the exposure time, or "
-                     "nothing (default auto: I1 when known, else the exposure time)")
-    red.add_argument("--monitor", type=float, metavar="VALUE",
-                     help="the I1 monitor of every frame, given directly (files without one)")
-    red.set_defaults(func=cmd_reduce)

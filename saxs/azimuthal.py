@@ -54,6 +54,25 @@ UNIT = "q_nm^-1"
 
 #: Pixel-splitting schemes of the sparse matrix: pyFAI's "no", "bbox" and "full".
 SPLITS = ("no", "bbox", "full")
+#: pyFAI's 1-D integration algorithms and implementations an integration may name.
+ALGORITHMS = ("histogram", "csr", "csc", "lut")
+IMPLEMENTATIONS = ("cython", "python")
+
+
+def check_method(method) -> tuple[str, str, str]:
+    """A pyFAI method (pixel splitting, algorithm, implementation), checked; a split alone
+    means (split, "csr", "cython")."""
+    parts = tuple(str(p).strip().lower() for p in ((method,) if isinstance(method, str)
+                                                    else method))
+    if len(parts) == 1:
+        parts = (*parts, "csr", "cython")
+    if (len(parts) != 3 or parts[0] not in SPLITS or parts[1] not in ALGORITHMS
+            or parts[2] not in IMPLEMENTATIONS):
+        raise InputError(f"integration method {method!r}: give the pixel splitting "
+                         f"({', '.join(SPLITS)}), optionally with the algorithm "
+                         f"({', '.join(ALGORITHMS)}) and implementation "
+                         f"({', '.join(IMPLEMENTATIONS)}), e.g. bbox,csr,cython")
+    return parts
 
 
 @functools.lru_cache(maxsize=16)

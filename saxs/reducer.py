@@ -148,11 +148,12 @@ class Reducer:
         binning are rebinned. Paths are read by :func:`saxs.io.calib.read_calibration`.
     npt : int
         Number of q bins.
-    method : tuple, optional
-        pyFAI method (pixel splitting, algorithm, implementation). Default: bounding-box
+    method : tuple or str, optional
+        pyFAI method (pixel splitting, algorithm, implementation), or a splitting alone ("no",
+        "bbox", "full": with pyFAI's CSR algorithm in Cython). Default: bounding-box
         splitting for averaged stacks (``("bbox", "csr", "cython")``) and no splitting for
         per-frame curves (``("no", "csr", "cython")``; pyFAI's CSR matrix applied by our
-        kernel); a method given here is used by both.
+        kernel, whatever the algorithm named); a method given here is used by both.
     calibration : CalibrationImages, optional
         Mask, dark and flat already loaded (instead of ``mask``, ``dark``, ``flat``).
     normalization : {"auto", "i1", "exposure", "none"}
@@ -177,7 +178,7 @@ class Reducer:
 
     def __init__(self, geometry: Geometry, mask: PathOrArray | Sequence | None = None,
                  dark: PathOrArray | float | None = None, flat: PathOrArray | None = None,
-                 npt: int = 500, *, method: tuple[str, str, str] | None = None,
+                 npt: int = 500, *, method: tuple[str, str, str] | str | None = None,
                  calibration: CalibrationImages | None = None, normalization: str = "auto",
                  normalization_factor: float | None = None,
                  polarization_factor: float | None = None, intensity_unit: str = "arb",
@@ -191,8 +192,12 @@ class Reducer:
             raise InputError(f"normalization {normalization!r} is not one of {NORMALIZATIONS}")
         self.geometry = geometry
         self.npt = int(npt)
-        self.method = tuple(method) if method is not None else DEFAULT_METHOD
-        self.per_frame_method = tuple(method) if method is not None else PER_FRAME_METHOD
+        if method is not None:
+            from saxs.azimuthal import check_method  # noqa: PLC0415
+
+            method = check_method(method)
+        self.method = method if method is not None else DEFAULT_METHOD
+        self.per_frame_method = method if method is not None else PER_FRAME_METHOD
         self.normalization = normalization
         self.normalization_factor = normalization_factor
         self.polarization_factor = polarization_factor

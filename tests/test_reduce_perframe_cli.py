@@ -104,6 +104,11 @@ def test_monitor_given_on_the_command_line(stack, tmp_path):
     (["--per-frame", "--monitor", "-3"], ["--monitor -3", "positive"]),
     (["--per-frame", "--monitor", "3", "--normalization", "none"], ["--monitor"]),
     (["--bin-frames", "2"], ["--bin-frames", "--per-frame"]),
+    (["--unit", "2th_deg"], ["--unit '2th_deg'", "q_nm^-1, q_A^-1"]),
+    (["--method", "splitpixel"], ["--method 'splitpixel'", "bbox,csr,cython"]),
+    (["--method", "bbox,csr,opencl"], ["--method 'bbox,csr,opencl'"]),
+    (["-c", "nope.yaml"], ["-c nope.yaml: file not found"]),
+    (["-n", "1"], ["-n 1", "at least 2"]),
 ])
 def test_bad_options_one_line_before_any_output(stack, tmp_path, capsys, argv, words):
     out = tmp_path / "not_made"
@@ -143,3 +148,40 @@ def test_stack_without_time_axis_is_an_input_error(tmp_path, small_geometry, cap
     assert "no frame times" in err
     assert "Traceback" not in err
     assert not (out / "plain_ave.h5").exists()
+
+
+def test_unit_method_and_config(stack, tmp_path):
+    """pyFAI's --unit and --method, and the settings of -c pipeline.yaml (options win)."""
+    import yaml
+
+    frames = saxs.read_frames(stack)
+    out = tmp_path / "a"
+    assert _run(stack, "-n", NPT, "--unit", "q_A^-1", "--method", "no", "-o", out) == 0
+    expected = saxs.Reducer(frames.geometry, npt=NPT, method=("no", "csr", "cython")).reduce(
+        frames)
+    with h5py.File(out / "kin_eiger2_00004_00.h5", "r") as f:
+        q = f["sasentry01/sasdata01/Q"]
+        assert q.attrs["units"] == "1/angstrom"
+        np.testing.assert_allclose(q[()], expected.q / 10, rtol=1e-12)
+    back = saxs.read_curve(out / "kin_eiger2_00004_00.h5")
+    np.testing.assert_allclose(back.q, expected.q, rtol=1e-12)
+    np.testing.assert_allclose(back.intensity, expected.intensity, rtol=1e-12)
+    # per frame in 1/A: the file says so, read_ave converts back
+    assert _run(stack, "--per-frame", "-n", NPT, "-u", "q_A^-1", "-o", out) == 0
+    with h5py.File(out / "kin_eiger2_00004_00_ave.h5", "r") as f:
+        assert f["entry_0000/PyFAI/result_ave/q"].attrs["unit"] == "q_A^-1"
+        assert f["entry_0000/PyFAI/parameters/unit"][()].decode() == "q_A^-1"
+    per_frame = saxs.Reducer(frames.geometry, npt=NPT).integrate_frames(frames)
+    np.testing.assert_allclose(saxs.read_ave(out / "kin_eiger2_00004_00_ave.h5")[0].q,
+                               per_frame.q, rtol=1e-12)
+    # -c: npt and method from the config's reduce section; -n on the command line wins
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"reduce": {"npt": 33, "method": ["full", "csr",
+                                                                        "cython"]}}))
+    assert _run(stack, "-c", config, "-o", tmp_path / "b") == 0
+    curve = saxs.read_curve(tmp_path / "b" / "kin_eiger2_00004_00.h5")
+    assert len(curve) <= 33
+    assert any(step.parameters.get("method") == ["full", "csr", "cython"]
+               for step in curve.provenance)
+    assert _run(stack, "-c", config, "-n", 21, "-o", tmp_path / "c") == 0
+    assert len(saxs.read_curve(tmp_path / "c" / "kin_eiger2_00004_00.h5")) <= 21

@@ -45,10 +45,13 @@ from saxs.framecurves import FrameCurves
 from saxs.frames import FrameStack
 from saxs.geometry import Geometry
 from saxs.io.atomic import atomic_path
+from saxs.units import q_from_per_nm, q_to_per_nm
 
 #: ID02's invalid-value marker in processed files (ID02.md §1.3).
 DUMMY = -10.0
 DDUMMY = 0.1
+#: pyFAI names of the radial units written, and their unit.
+Q_UNITS = {"q_nm^-1": "1/nm", "q_A^-1": "1/A"}
 ENTRY = "entry_0000"
 RESULT = "result_ave"
 
@@ -60,7 +63,7 @@ def ave_path(frames_file: str | Path, folder: str | Path) -> Path:
 
 def write_ave(path: str | Path, curves: FrameCurves | Sequence[FrameCurves],
               frames: FrameStack, *, geometry: Geometry | None = None,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, unit: str = "q_nm^-1") -> Path:
     """Write per-frame curves (several: one ``result_ave*`` group each) in the ``_ave`` layout.
 
     Parameters
@@ -75,7 +78,13 @@ def write_ave(path: str | Path, curves: FrameCurves | Sequence[FrameCurves],
         The reduction's geometry (default: the frames').
     overwrite : bool
         Replace an existing file.
+    unit : {"q_nm^-1", "q_A^-1"}
+        pyFAI's name of the radial unit q is written in (``q@unit``; ``q@units`` 1/nm or
+        1/angstrom); :func:`read_ave` converts back to 1/nm.
     """
+    if unit not in Q_UNITS:
+        raise InputError(f"{path}: unit {unit!r}: per-frame curves are written in "
+                         f"{' or '.join(Q_UNITS)}")
     items = [curves] if isinstance(curves, FrameCurves) else list(curves)
     if not items:
         raise InputError(f"{path}: no curves to write")
@@ -92,7 +101,7 @@ def write_ave(path: str | Path, curves: FrameCurves | Sequence[FrameCurves],
                              f"{len(frames)}")
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w-") as f:
-        _write(f, items, frames, geometry)
+        _write(f, items, frames, geometry, unit)
     return path
 
 
@@ -101,7 +110,7 @@ def _now() -> str:
 
 
 def _write(f: h5py.File, items: list[FrameCurves], frames: FrameStack,
-           geometry: Geometry) -> None:
+           geometry: Geometry, unit: str) -> None:
     from saxs import __version__  # noqa: PLC0415
 
     f.attrs.update({"NX_class": "NXroot", "creator": f"saxs {__version__}",
@@ -123,17 +132,18 @@ def _write(f: h5py.File, items: list[FrameCurves], frames: FrameStack,
     process["version"] = __version__
     process["date"] = _now()
     process["processing_type"] = "ave"
-    _parameters(process, items[0], geometry)
+    _parameters(process, items[0], geometry, unit)
     _monitors(process, items[0], frames)
     flags = process.create_group("flags")
     flags.attrs["NX_class"] = "NXcollection"
     for key, value in items[0].frame_flags.items():
         flags[key] = np.asarray(value)
     for k, item in enumerate(items):
-        _result(process, RESULT if k == 0 else f"{RESULT}_{k}", item)
+        _result(process, RESULT if k == 0 else f"{RESULT}_{k}", item, unit)
 
 
-def _parameters(process: h5py.Group, item: FrameCurves, geometry: Geometry) -> None:
+def _parameters(process: h5py.Group, item: FrameCurves, geometry: Geometry,
+                unit: str) -> None:
     group = process.create_group("parameters")
     group.attrs["NX_class"] = "NXcollection"
     values = {"Center_1": geometry.center_1_px, "Center_2": geometry.center_2_px,
@@ -149,7 +159,7 @@ def _parameters(process: h5py.Group, item: FrameCurves, geometry: Geometry) -> N
         values["PolarizationFactor"] = float(meta["polarization_factor"])
     for key, value in values.items():
         group[key] = float(value)
-    texts = {"unit": "q_nm^-1", "normalization": str(meta.get("normalization")),
+    texts = {"unit": unit, "normalization": str(meta.get("normalization")),
              "bin_frames": str(item.bin_frames), "npt_rad": str(item.q.size),
              "intensity_unit": item.intensity_unit}
     for key, value in texts.items():
@@ -173,7 +183,7 @@ def _monitors(process: h5py.Group, item: FrameCurves, frames: FrameStack) -> Non
         tfg["delta_time"].attrs["units"] = "s"
 
 
-def _result(process: h5py.Group, name: str, item: FrameCurves) -> None:
+def _result(process: h5py.Group, name: str, item: FrameCurves, unit: str) -> None:
     group = process.create_group(name)
     group.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": ["t", "q"],
                         "t_indices": 0, "q_indices": 1})
@@ -186,8 +196,9 @@ def _result(process: h5py.Group, name: str, item: FrameCurves) -> None:
     errors = group.create_dataset("data_errors", data=np.where(empty, DUMMY, item.sigma)
                                   .astype(np.float32))
     errors.attrs["units"] = item.intensity_unit
-    q = group.create_dataset("q", data=item.q)
-    q.attrs.update({"unit": "q_nm^-1", "units": "1/nm", "axis": 2})
+    q = group.create_dataset("q", data=q_from_per_nm(item.q, Q_UNITS[unit]))
+    q.attrs.update({"unit": unit, "units": "1/angstrom" if unit == "q_A^-1" else "1/nm",
+                    "axis": 2})
     t = group.create_dataset("t", data=item.time_s)
     t.attrs.update({"units": "s", "axis": 1})
     group["frames"] = item.frame_range
@@ -246,8 +257,9 @@ def _read_result(path: Path, group: h5py.Group, monitor, dummy: float,
     time_s = np.asarray(group["t"][()], dtype=np.float64) if "t" in group else None
     unit = _text(group["data"].attrs.get("units", "arb"))
     sector = group.attrs.get("azimuth_range_deg")
+    q_unit = _text(group["q"].attrs.get("units", group["q"].attrs.get("unit", "1/nm")))
     return FrameCurves(
-        q=np.asarray(group["q"][()], dtype=np.float64),
+        q=q_to_per_nm(np.asarray(group["q"][()], dtype=np.float64), q_unit),
         intensity=np.where(empty, np.nan, data), sigma=np.where(empty, np.nan, errors),
         count=(~empty).astype(np.float64), frame_range=frames, time_s=time_s,
         monitor=monitor if monitor is not None and monitor.size == n else np.ones(n),

@@ -72,6 +72,9 @@ FORMATS = ("text", "pdh", "nxcansas", "cansas_xml")
 # HDF5 format specification 3.0, section II.A: the superblock signature.
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _RESERVED_KEYS = ("q_unit", "intensity_unit", "provenance")
+
+#: The q units :func:`write_curve` writes in.
+WRITTEN_Q_UNITS = ("1/nm", "1/A")
 _KEY_VALUE = re.compile(r"^#\s*([A-Za-z_][\w.\-]*)\s*=\s*(.*?)\s*$")
 _SPLIT = re.compile(r"[\s,;]+")
 # q units in a column line: "q_nm^-1", "q_A^-1", "q[1/nm]", "q (1/A)", "nm-1", "A^{-1}", "1/Å".
@@ -277,13 +280,14 @@ def _json_line(key: str, value: Any, file_name: str) -> str:
 
 
 def text_lines(curve: Curve, extra: Mapping[str, Any] | None, file_name: str,
-               delimiter: str = " ") -> list[str]:
-    """The lines of the column text form of ``curve`` (header, then q I sigma [dq] rows)."""
+               delimiter: str = " ", q_unit: str = "1/nm") -> list[str]:
+    """The lines of the column text form of ``curve`` (header, then q I sigma [dq] rows), q
+    in ``q_unit``."""
     i_unit = curve.intensity_unit
     has_dq = curve.q_resolution is not None
     lines = ["# saxs 1-D curve: columns q, I, sigma (sigma = one standard deviation of I)"
              + (", dq (standard deviation of the Gaussian q resolution)" if has_dq else ""),
-             f"# q_unit = {curve.q_unit}", f"# intensity_unit = {i_unit}"]
+             f"# q_unit = {q_unit}", f"# intensity_unit = {i_unit}"]
     for key, value in curve.metadata.items():
         _check_text_key(key, file_name)
         lines.append(_json_line(key, value, file_name))
@@ -291,11 +295,12 @@ def text_lines(curve: Curve, extra: Mapping[str, Any] | None, file_name: str,
     for key, value in frozen_mapping(extra).items():
         _check_text_key(key, file_name)
         lines.append(_json_line(f"extra.{key}", value, file_name))
-    names = [f"q[{curve.q_unit}]", f"I[{i_unit}]", f"sigma[{i_unit}]"]
-    columns = [curve.q.tolist(), curve.intensity.tolist(), curve.sigma.tolist()]
+    names = [f"q[{q_unit}]", f"I[{i_unit}]", f"sigma[{i_unit}]"]
+    columns = [units.q_from_per_nm(curve.q, q_unit).tolist(), curve.intensity.tolist(),
+               curve.sigma.tolist()]
     if has_dq:
-        names.append(f"dq[{curve.q_unit}]")
-        columns.append(curve.q_resolution.tolist())
+        names.append(f"dq[{q_unit}]")
+        columns.append(units.q_from_per_nm(curve.q_resolution, q_unit).tolist())
     lines.append("# " + delimiter.join(names))
     # repr gives the shortest text that reads back to the same float64 (Python >= 3.1).
     lines.extend(delimiter.join(map(repr, row)) for row in zip(*columns, strict=True))
@@ -800,7 +805,8 @@ def _write_format(path: Path, fmt: str | None) -> str:
 
 
 def write_curve(path: str | Path, curve: Curve, overwrite: bool = False,
-                extra: Mapping[str, Any] | None = None, *, fmt: str | None = None) -> Path:
+                extra: Mapping[str, Any] | None = None, *, fmt: str | None = None,
+                q_unit: str = "1/nm") -> Path:
     """Write a curve as NXcanSAS HDF5 (``.h5``, ``.hdf5``, ``.nxs``) or column text.
 
     Parameters
@@ -818,6 +824,9 @@ def write_curve(path: str | Path, curve: Curve, overwrite: bool = False,
         ``# extra.<name> = <json>`` header lines of a text file. Not needed to read the curve.
     fmt : {"nxcansas", "text"}, optional
         Force the format instead of taking it from the suffix.
+    q_unit : {"1/nm", "1/A"}
+        The unit q (and its resolution) is written in, stated in the file (the readers
+        convert back to 1/nm).
 
     Returns
     -------
@@ -833,13 +842,16 @@ def write_curve(path: str | Path, curve: Curve, overwrite: bool = False,
     if not isinstance(curve, Curve):
         raise InputError(f"{path}: write_curve needs a saxs.Curve, got {type(curve).__name__}")
     kind = _write_format(path, fmt)
+    if q_unit not in WRITTEN_Q_UNITS:
+        raise InputError(f"{path}: q_unit {q_unit!r}: curves are written in "
+                         f"{' or '.join(WRITTEN_Q_UNITS)}")
     if kind == "text":
         delimiter = "," if path.suffix.lower() == ".csv" else "\t" if \
             path.suffix.lower() == ".tsv" else "  "
-        text = "\n".join(text_lines(curve, extra, path.name, delimiter)) + "\n"
+        text = "\n".join(text_lines(curve, extra, path.name, delimiter, q_unit)) + "\n"
     with atomic_path(path, overwrite=overwrite) as tmp:
         if kind == "nxcansas":
-            write_nxcansas(tmp, curve, extra, path.name)
+            write_nxcansas(tmp, curve, extra, path.name, q_unit)
         else:
             tmp.write_text(text, encoding="utf-8")
     return path

@@ -73,7 +73,7 @@ def _json(value: Any, what: str, file_name: str) -> str:
 
 
 def write_nxcansas(target: Path, curve: Curve, extra: Mapping[str, Any] | None,
-                   file_name: str) -> None:
+                   file_name: str, q_unit: str = "1/nm") -> None:
     """Write ``curve`` (and ``extra``) as an NXcanSAS file at ``target``.
 
     Parameters
@@ -82,12 +82,14 @@ def write_nxcansas(target: Path, curve: Curve, extra: Mapping[str, Any] | None,
         Where to create the file (usually the temporary name from
         :func:`saxs.io.atomic.atomic_path`); it must not exist.
     curve : Curve
-        The curve; q is written in 1/nm, I and its uncertainty in "1/cm" or "arbitrary".
+        The curve; I and its uncertainty in "1/cm" or "arbitrary".
     extra : mapping or None
         Further items stored in the ``saxs_extra`` NXcollection of the entry (see
         :func:`read_extra`).
     file_name : str
         The final file name, recorded in the root's ``@file_name``.
+    q_unit : {"1/nm", "1/A"}
+        The unit of Q and Qdev (``@units`` 1/nm or 1/angstrom).
     """
     metadata_json = _json(dict(curve.metadata), "the curve metadata", file_name)
     extra_items = _extra_items(extra, file_name) if extra else {}
@@ -102,29 +104,30 @@ def write_nxcansas(target: Path, curve: Curve, extra: Mapping[str, Any] | None,
         entry["definition"] = "NXcanSAS"
         entry["title"] = str(meta.get("title") or meta.get("sample") or Path(file_name).stem)
         entry["run"] = str(meta.get("run", ""))
-        _write_sasdata(entry, curve)
+        _write_sasdata(entry, curve, q_unit)
         _write_sample(entry, meta)
         _write_process(entry, metadata_json, provenance_to_json(curve.provenance))
         if extra_items:
             _write_extra(entry, extra_items)
 
 
-def _write_sasdata(entry: h5py.Group, curve: Curve) -> None:
+def _write_sasdata(entry: h5py.Group, curve: Curve, q_unit: str) -> None:
     i_unit = "1/cm" if curve.intensity_unit == "1/cm" else ARBITRARY
     group = entry.create_group(DATA)
     _set_attrs(group, NX_class="NXdata", canSAS_class="SASdata", signal="I", I_axes="Q",
                Q_indices=np.int32(0))
-    q = group.create_dataset("Q", data=curve.q)
-    _set_attrs(q, units="1/nm", long_name="q (1/nm)")
+    q_units = "1/angstrom" if q_unit == "1/A" else "1/nm"
+    q = group.create_dataset("Q", data=units.q_from_per_nm(curve.q, q_unit))
+    _set_attrs(q, units=q_units, long_name=f"q ({q_unit})")
     intensity = group.create_dataset("I", data=curve.intensity)
     _set_attrs(intensity, units=i_unit, uncertainties="Idev", long_name=f"I ({i_unit})")
     sigma = group.create_dataset("Idev", data=curve.sigma)
     _set_attrs(sigma, units=i_unit, long_name=f"sigma of I ({i_unit})")
     if curve.q_resolution is not None:
         _set_attrs(q, resolutions="Qdev", resolutions_description="Gaussian")
-        dq = group.create_dataset("Qdev", data=curve.q_resolution)
-        _set_attrs(dq, units="1/nm",
-                   long_name="standard deviation of the Gaussian q resolution (1/nm)")
+        dq = group.create_dataset("Qdev", data=units.q_from_per_nm(curve.q_resolution, q_unit))
+        _set_attrs(dq, units=q_units,
+                   long_name=f"standard deviation of the Gaussian q resolution ({q_unit})")
 
 
 def _number(value: Any) -> float | None:
