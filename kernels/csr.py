@@ -323,17 +323,19 @@ def _holds_integers(array):
     return probe[0] == 0
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _reduce_segments(part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
                      lost_any, part_counts, signal, variance, lost_norm, lost_count, counts):
     """Add the per-segment sums (bins x frames) in segment order into the outputs (frames x
-    bins; filled, not added to): signal = raw sum - dark sum, variance = raw sum + excess."""
+    bins; filled, not added to): signal = raw sum - dark sum, variance = raw sum + excess.
+    Serial: SEGMENTS x bins x frames additions, ~1 ms (a parallel loop cost seconds of
+    compilation on a first run)."""
     m, n_bins = signal.shape
     dark_sum = np.zeros(n_bins)
     for b in range(n_bins):
         for g in range(SEGMENTS):
             dark_sum[b] += part_dark[g, b]
-    for f in prange(m):
+    for f in range(m):
         for b in range(n_bins):
             s = 0.0
             v = 0.0
@@ -505,16 +507,16 @@ def integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry,
                      lost_any, part_counts, signal, variance, lost_norm, lost_count, counts)
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
 def zingers_of_last(carry, ptr, dark, use_dummy, dummy, delta_dummy, mon_before, mon_last,
                     threshold):
     """Zinger pixels of the last frame of a stack (``carry[1]``), against the frame before it
-    (``carry[0]``) only."""
+    (``carry[0]``) only (serial: one frame, once per stack)."""
     npix = carry.shape[1]
     n_tiles = (npix + TILE - 1) // TILE
     found = np.zeros(n_tiles, np.int64)
     limit = threshold * threshold
-    for t in prange(n_tiles):
+    for t in range(n_tiles):
         for i in range(t * TILE, min(npix, (t + 1) * TILE)):
             if ptr[i] == ptr[i + 1]:
                 continue

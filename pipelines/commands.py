@@ -86,10 +86,39 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"saxs batch: {name}: {why} (this item will fail; the others run)",
               file=sys.stderr)
     out = Path(args.output) if args.output else Path(args.beamtime) / "processed"
-    with logged(out):
+    with logged(out), compiling_ahead(beamtime, config):
         result = run_batch(beamtime, config, out, resume=args.resume,
                            overwrite=args.overwrite, progress=_progress(args.quiet))
     return _summary(result)
+
+
+@contextlib.contextmanager
+def compiling_ahead(beamtime, config: dict[str, Any], *, per_frame: bool = False
+                    ) -> Iterator[None]:
+    """While the batch runs, the kernels of its later stages compile on the second core
+    (:mod:`saxs_pipelines.warmup`: only on a first run, never changing a result)."""
+    from saxs.stack import decodes_in_kernel  # noqa: PLC0415
+    from saxs_pipelines import warmup  # noqa: PLC0415
+
+    dtype, compressed = None, False
+    first = next((beamtime.root / i.file for i in beamtime.items
+                  if (beamtime.root / i.file).is_file()), None)
+    if first is not None:
+        import saxs  # noqa: PLC0415
+
+        try:
+            frames = saxs.read_frames(first, require_geometry=False, scalers=None)
+            dtype, compressed = frames.dtype.str, decodes_in_kernel(frames)
+        except saxs.SaxsError:  # the batch reports it
+            pass
+    sizes = any(i.kind in config["analysis"]["mc_kinds"] or i.kinetic for i in beamtime.items)
+    helper = warmup.start(warmup.plan(
+        mc=config["mc"] if sizes else None, dtype=dtype, compressed=compressed,
+        per_frame=per_frame or any(i.kinetic for i in beamtime.items)))
+    try:
+        yield
+    finally:
+        warmup.stop(helper)
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:

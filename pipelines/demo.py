@@ -50,7 +50,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not KINETICS_SCENARIO.is_file():
         raise InputError(f"{KINETICS_SCENARIO}: the shipped scenario is missing; run saxs demo "
                          "from a source checkout (pip install -e .)")
-    code = beamtime_demo(args)
-    kinetic = _kinetics_demo(Path(args.output) / "stopped_flow", _config(args),
-                             overwrite=args.overwrite, quiet=args.quiet)
+    helper = _compile_ahead(_config(args))
+    try:
+        code = beamtime_demo(args)
+        kinetic = _kinetics_demo(Path(args.output) / "stopped_flow", _config(args),
+                                 overwrite=args.overwrite, quiet=args.quiet)
+    finally:
+        from saxs_pipelines.warmup import stop  # noqa: PLC0415
+
+        stop(helper)
     return code if code != EXIT_OK else kinetic
+
+
+def _compile_ahead(config: dict):
+    """The compilation helper (:mod:`saxs_pipelines.warmup`) for both demo beamtimes: the
+    Monte Carlo, and the per-frame integration of the stopped-flow stacks (their detector's
+    pixel type and storage, from the scenario)."""
+    import numpy as np  # noqa: PLC0415
+
+    from saxs.simulate import load_scenario  # noqa: PLC0415
+    from saxs_pipelines import warmup  # noqa: PLC0415
+
+    scenario = load_scenario(KINETICS_SCENARIO)
+    dtype = np.dtype(scenario.detector.dtype)
+    acquisition = scenario.acquisition
+    compressed = (acquisition.file_format == "lima" and dtype.kind in "iu"
+                  and acquisition.compression == "bitshuffle-lz4")
+    return warmup.start(warmup.plan(mc=config["mc"], dtype=dtype.str, compressed=compressed,
+                                    per_frame=True))

@@ -648,7 +648,7 @@ def test_existing_file_is_kept_unless_overwrite(tmp_path, name):
 def test_failing_write_leaves_nothing(tmp_path, monkeypatch):
     from saxs.io import curves
 
-    def broken(target, curve, extra, file_name, q_unit):  # noqa: ARG001
+    def broken(target, curve, extra, file_name, q_unit):
         with h5py.File(target, "w") as f:
             f["partial"] = curve.q
         raise OSError("disk full")
