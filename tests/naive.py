@@ -76,6 +76,30 @@ def accumulate_frames(frames, monitors, dark, valid, dummy, delta_dummy):
     return n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, ok.sum(axis=1)
 
 
+def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total,
+                       no_data):
+    """pyFAI's inputs of a summed stack, whole-array numpy: data, summed dark, effective flat
+    and the frame-to-frame variance of the sum."""
+    contributes = (n > 0) & valid
+    data = np.where(contributes, raw_sum, no_data)
+    dark_sum = n * dark
+    flat_eff = np.where(contributes, flat * mon_sum / monitor_total, 1.0)
+    safe = np.maximum(n, 2)
+    spread = np.where(n >= 2, np.maximum((x2_sum - x_sum**2 / safe) / (safe - 1), 0.0), 0.0)
+    var_frames = mon_sum**2 * spread / np.maximum(n, 1)
+    return data, dark_sum, flat_eff, var_frames
+
+
+def frame_data(row, valid, dummy, delta_dummy, no_data):
+    """One frame as pyFAI's input (raw, or no_data where invalid or dummy), and whether any
+    pixel holds data."""
+    raw = np.asarray(row, dtype=np.float64)
+    ok = valid.copy()
+    if dummy is not None:
+        ok &= np.abs(raw - dummy) > delta_dummy
+    return np.where(ok, raw, no_data), bool(ok.any())
+
+
 def reject_maxima(threshold, monitors, dark, n, x_sum, x_max, k_max):
     """Which pixels' maximum is a zinger: counts above the others' mean by threshold sigma."""
     out = np.zeros(n.shape, dtype=bool)

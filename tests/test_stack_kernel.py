@@ -304,3 +304,45 @@ def test_csr_shared_sums_and_transpose_match_naive():
     dense = naive.csr_dense(indptr, indices, data, 2000)
     np.testing.assert_allclose(norm_sum, dense @ norm, rtol=1e-12)
     np.testing.assert_allclose(count, dense.sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("out_type", [np.float64, np.float32])
+def test_integration_arrays_match_naive(out_type):
+    from saxs_kernels.stack import integration_arrays
+
+    rng = np.random.default_rng(41)
+    npix = 3000
+    n = rng.integers(0, 6, npix).astype(np.int32)  # 0 and 1 frames included
+    mon_sum = n * rng.uniform(0.9e5, 1.1e5, npix)
+    raw_sum = n * rng.uniform(0, 500, npix)
+    x_sum = n * rng.uniform(0, 5e-3, npix)
+    x2_sum = x_sum**2 / np.maximum(n, 1) * rng.uniform(1.0, 1.2, npix)
+    dark, flat = rng.uniform(0, 3, npix), rng.uniform(0.8, 1.2, npix)
+    valid = rng.random(npix) > 0.1
+    outputs = [np.empty(npix, out_type) for _ in range(4)]
+    integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, 4e5, -1.0,
+                       *outputs)
+    expected = naive.integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid,
+                                        4e5, -1.0)
+    for got, want in zip(outputs, expected, strict=True):
+        np.testing.assert_allclose(got, want.astype(out_type), rtol=1e-12 if
+                                   out_type is np.float64 else 1e-7, atol=0)
+    assert (outputs[0][n == 0] == -1.0).all() and (outputs[3][n < 2] == 0).all()
+
+
+@pytest.mark.parametrize(("dtype", "dummy"), [(np.uint32, 4294967295.0), (np.int32, -1.0),
+                                              (np.float32, None)])
+def test_frame_data_matches_naive(dtype, dummy):
+    from saxs_kernels.stack import frame_data
+
+    rng = np.random.default_rng(42)
+    row = rng.poisson(20, 5000).astype(dtype)
+    if dummy is not None:
+        row[[3, 77, 4999]] = dummy
+    valid = rng.random(5000) > 0.05
+    data = np.empty(5000)
+    any_data = frame_data(row, valid, dummy is not None, dummy or 0.0, 0.0, -2.0, data)
+    want, want_any = naive.frame_data(row, valid, dummy, 0.0, -2.0)
+    np.testing.assert_array_equal(data, want)
+    assert any_data == want_any
+    assert not frame_data(row, np.zeros(5000, bool), False, 0.0, 0.0, -2.0, data)
