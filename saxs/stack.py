@@ -52,9 +52,10 @@ class FrameDecision:
     median: float
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class StackSums:
-    """Per-pixel sums of the accepted frames (flattened pixels) and the frame record."""
+    """Per-pixel sums of the accepted frames (flattened pixels) and the frame record, made
+    once by :func:`accumulate_stack` (the arrays live in its workspace)."""
 
     n: np.ndarray
     raw_sum: np.ndarray
@@ -80,20 +81,22 @@ def _robust_outliers(values: np.ndarray, floor: np.ndarray, threshold: float) ->
     return np.abs(values - median) > threshold * scale
 
 
-def _decide_frames(sums: StackSums, frame_n: np.ndarray, i0: np.ndarray | None,
-                   threshold: float, transmission_floor: float) -> list[FrameDecision]:
-    n = sums.monitors.size
+def _decide_frames(monitors: np.ndarray, frame_totals: np.ndarray, frame_n: np.ndarray,
+                   i0: np.ndarray | None, *, threshold: float,
+                   transmission_floor: float) -> list[FrameDecision]:
+    """Frames to drop: normalised total or transmission off the stack median, or empty."""
+    n = monitors.size
     if n < 3:
         return []
-    rate = sums.frame_totals / sums.monitors
-    poisson = np.sqrt(np.maximum(np.abs(sums.frame_totals), 1.0)) / sums.monitors
+    rate = frame_totals / monitors
+    poisson = np.sqrt(np.maximum(np.abs(frame_totals), 1.0)) / monitors
     decisions = []
     med = float(np.median(rate))
     for k in np.flatnonzero(_robust_outliers(rate, poisson, threshold)):
         decisions.append(FrameDecision(int(k), "normalised intensity off the stack median",
                                        float(rate[k]), med))
     if i0 is not None:
-        trans = sums.monitors / i0
+        trans = monitors / i0
         med_t = float(np.median(trans))
         for k in np.flatnonzero(_robust_outliers(trans, transmission_floor * abs(med_t),
                                                  threshold)):
@@ -271,12 +274,89 @@ def check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
                          "invalid pixels to the header's Dummy value or mask them")
 
 
+class _Accumulator:
+    """The kernels' arguments for one stack: its settings and the running sums (in the
+    workspace) that they update."""
+
+    def __init__(self, frames: FrameStack, dark: np.ndarray, valid: np.ndarray,
+                 monitors: np.ndarray, workspace: StackWorkspace) -> None:
+        self.frames = frames
+        self.dark = np.ascontiguousarray(dark, dtype=np.float64).reshape(-1)
+        self.valid = np.ascontiguousarray(valid, dtype=bool).reshape(-1)
+        self.use_dummy = frames.dummy is not None
+        self.dummy = float(frames.dummy) if self.use_dummy else 0.0
+        self.monitors = np.asarray(monitors, dtype=np.float64)
+        self.workspace = workspace
+        self.state = workspace.state  # n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max
+        self.frame_sum = np.zeros(len(frames))
+        self.frame_n = np.zeros(len(frames), np.int64)
+
+    def add(self, positions: np.ndarray, data: np.ndarray, sign: int = 1) -> None:
+        """Add (sign 1) or take out (sign -1) decoded frames ``positions``."""
+        from saxs_kernels.stack import accumulate_frames  # noqa: PLC0415
+
+        accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
+                          positions.astype(np.int64), self.monitors[positions], self.dark,
+                          self.valid, self.use_dummy, self.dummy, self.frames.delta_dummy,
+                          sign, *self.state, self.frame_sum, self.frame_n)
+
+    def stream(self, chunk_size: int) -> None:
+        """Every frame once: decoded in the kernel (bitshuffle-LZ4), else read in chunks."""
+        from saxs_kernels.stack import accumulate_compressed  # noqa: PLC0415
+
+        frames, workspace = self.frames, self.workspace
+        if not (decodes_in_kernel(frames) and len(frames)):
+            workspace.reset()
+            for positions, data in streamed_chunks(frames, chunk_size, workspace):
+                check_finite(frames, positions, data, self.valid.reshape(frames.frame_shape))
+                self.add(positions, data)
+            return
+        like = np.empty(0, dtype=frames.dtype)
+        for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
+                                                                  workspace)):
+            failed = np.zeros(len(positions), dtype=bool)
+            accumulate_compressed(*stored.decoder, stored.payload, stored.offsets,
+                                  stored.block_elems, like, positions.astype(np.int64),
+                                  self.monitors[positions], self.dark, self.valid,
+                                  self.use_dummy, self.dummy, frames.delta_dummy, k == 0,
+                                  *self.state, self.frame_sum, self.frame_n, failed)
+            if failed.any():
+                raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
+                                 "decompress (a corrupt bitshuffle-LZ4 block); the file is "
+                                 "damaged")
+
+    def drop(self, decisions: list[FrameDecision]) -> np.ndarray:
+        """Take the decided frames out of the sums; the accepted frames."""
+        frames = self.frames
+        if decisions and len(decisions) == len(frames):
+            raise InputError(f"{frames.describe()}: every frame was rejected "
+                             f"({decisions[0].reason}); the stack has no valid frame")
+        accepted = np.ones(len(frames), dtype=bool)
+        for d in decisions:
+            log.info("%s: frame %d dropped: %s (%.6g vs median %.6g)", frames.describe(),
+                     d.frame, d.reason, d.value, d.median)
+            accepted[d.frame] = False
+            if self.frame_n[d.frame]:
+                self.add(np.array([d.frame]), frames[[d.frame]], -1)
+        return accepted
+
+    def reject_zingers(self, threshold: float, accepted: np.ndarray) -> int:
+        """Take each pixel's largest value out where it is a zinger; how many pixels."""
+        from saxs_kernels.stack import reject_maxima  # noqa: PLC0415
+
+        rejected = np.zeros(self.valid.size, dtype=bool)
+        reject_maxima(float(threshold), self.monitors, self.dark, ~accepted, *self.state,
+                      rejected)
+        return int(rejected.sum())
+
+
 def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                      monitors: np.ndarray, chunk_size: int = 16, reject_frames: bool = True,
                      frame_threshold: float = 5.0, transmission_floor: float = 0.005,
                      zinger_threshold: float | None = 8.0,
                      workspace: StackWorkspace | None = None) -> StackSums:
-    """Stream ``frames`` once and return the sums of the accepted frames and pixels.
+    """Stream ``frames`` once and return the sums of the accepted frames and pixels: the
+    stream, the frames dropped (off the stack's median), the zingers taken out.
 
     Parameters
     ----------
@@ -289,75 +369,21 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
         Memory to stream in (made for this call if None or if it does not fit); the returned
         sums live in it.
     """
-    from saxs_kernels.stack import (  # noqa: PLC0415
-        accumulate_compressed,
-        accumulate_frames,
-        reject_maxima,
-    )
-
-    npix = valid.size
-    n_frames = len(frames)
-    dark_flat = np.ascontiguousarray(dark, dtype=np.float64).reshape(-1)
-    valid_flat = np.ascontiguousarray(valid, dtype=bool).reshape(-1)
-    use_dummy = frames.dummy is not None
-    dummy = float(frames.dummy) if use_dummy else 0.0
     if workspace is None or not workspace.fits(frames, chunk_size):
         workspace = StackWorkspace(frames.frame_shape, frames.dtype,
-                                   min(chunk_size, n_frames))
-    chunk_size = min(chunk_size, workspace.chunk_size)
-    names = ("n", "raw_sum", "mon_sum", "x_sum", "x2_sum", "x_max", "k_max")
-    acc = dict(zip(names, workspace.state, strict=True))
-    frame_sum, frame_n = np.zeros(n_frames), np.zeros(n_frames, np.int64)
-    monitors = np.asarray(monitors, dtype=np.float64)
-
-    def run(positions: np.ndarray, data: np.ndarray, sign: int) -> None:
-        accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
-                          positions.astype(np.int64), monitors[positions], dark_flat, valid_flat,
-                          use_dummy, dummy, frames.delta_dummy, sign, acc["n"], acc["raw_sum"],
-                          acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
-                          acc["k_max"], frame_sum, frame_n)
-
-    if decodes_in_kernel(frames) and n_frames:
-        like = np.empty(0, dtype=frames.dtype)
-        for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
-                                                                  workspace)):
-            failed = np.zeros(len(positions), dtype=bool)
-            accumulate_compressed(*stored.decoder, stored.payload, stored.offsets,
-                                  stored.block_elems, like, positions.astype(np.int64),
-                                  monitors[positions], dark_flat, valid_flat, use_dummy, dummy,
-                                  frames.delta_dummy, k == 0, *workspace.state, frame_sum,
-                                  frame_n, failed)
-            if failed.any():
-                raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
-                                 "decompress (a corrupt bitshuffle-LZ4 block); the file is "
-                                 "damaged")
-    else:
-        workspace.reset()
-        for positions, data in streamed_chunks(frames, chunk_size, workspace):
-            check_finite(frames, positions, data, valid)
-            run(positions, data, 1)
-    sums = StackSums(n=acc["n"], raw_sum=acc["raw_sum"], mon_sum=acc["mon_sum"],
-                     x_sum=acc["x_sum"], x2_sum=acc["x2_sum"], monitors=monitors,
-                     frame_totals=frame_sum, accepted=np.ones(n_frames, dtype=bool))
-    decisions = _decide_frames(sums, frame_n, frames.monitor_i0, frame_threshold,
-                               transmission_floor) if reject_frames else []
-    if decisions and len(decisions) == n_frames:
-        raise InputError(f"{frames.describe()}: every frame was rejected "
-                         f"({decisions[0].reason}); the stack has no valid frame")
-    for d in decisions:
-        log.info("%s: frame %d dropped: %s (%.6g vs median %.6g)", frames.describe(), d.frame,
-                 d.reason, d.value, d.median)
-        sums.accepted[d.frame] = False
-        if frame_n[d.frame]:
-            run(np.array([d.frame]), frames[[d.frame]], -1)
-    sums.dropped = tuple(decisions)
-    if zinger_threshold is not None:
-        rejected = np.zeros(npix, dtype=bool)
-        reject_maxima(float(zinger_threshold), monitors, dark_flat, ~sums.accepted, acc["n"],
-                      acc["raw_sum"], acc["mon_sum"], acc["x_sum"], acc["x2_sum"], acc["x_max"],
-                      acc["k_max"], rejected)
-        sums.zingers = int(rejected.sum())
-    if not np.any(sums.n > 0):
+                                   min(chunk_size, len(frames)))
+    acc = _Accumulator(frames, dark, valid, monitors, workspace)
+    acc.stream(min(chunk_size, workspace.chunk_size))
+    decisions = _decide_frames(acc.monitors, acc.frame_sum, acc.frame_n, frames.monitor_i0,
+                               threshold=frame_threshold,
+                               transmission_floor=transmission_floor) if reject_frames else []
+    accepted = acc.drop(decisions)
+    zingers = acc.reject_zingers(zinger_threshold, accepted) \
+        if zinger_threshold is not None else 0
+    n, raw_sum, mon_sum, x_sum, x2_sum = acc.state[:5]
+    if not np.any(n > 0):
         raise InputError(f"{frames.describe()}: no valid pixel in any accepted frame; check the "
                          "mask, the Dummy value and the frames")
-    return sums
+    return StackSums(n=n, raw_sum=raw_sum, mon_sum=mon_sum, x_sum=x_sum, x2_sum=x2_sum,
+                     monitors=acc.monitors, frame_totals=acc.frame_sum,
+                     dropped=tuple(decisions), zingers=zingers, accepted=accepted)

@@ -327,7 +327,8 @@ def test_integration_arrays_match_naive(out_type):
     for got, want in zip(outputs, expected, strict=True):
         np.testing.assert_allclose(got, want.astype(out_type), rtol=1e-12 if
                                    out_type is np.float64 else 1e-7, atol=0)
-    assert (outputs[0][n == 0] == -1.0).all() and (outputs[3][n < 2] == 0).all()
+    assert (outputs[0][n == 0] == -1.0).all()
+    assert (outputs[3][n < 2] == 0).all()
 
 
 @pytest.mark.parametrize(("dtype", "dummy"), [(np.uint32, 4294967295.0), (np.int32, -1.0),
