@@ -132,15 +132,6 @@ def _subtracted(spec: dict[str, Any]):
     return signal, {"sample": sample, "solvent": solvent, "empty_cell": empty}
 
 
-def _findings_dict(value) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _findings_dict(getattr(value, f.name))
-                for f in dataclasses.fields(value) if f.name != "background"}
-    if isinstance(value, (list, tuple)):
-        return [_findings_dict(v) for v in value]
-    return value
-
-
 def _sample(spec: dict[str, Any]) -> None:
     import saxs  # noqa: PLC0415
     from saxs_pipelines.config import mc_config  # noqa: PLC0415
@@ -156,10 +147,10 @@ def _sample(spec: dict[str, Any]) -> None:
         pops = saxs.find_populations(dist, bins=config["analysis"]["populations"]["bins"],
                                      significance=config["analysis"]["populations"][
                                          "significance"])
-        extra["populations"] = _findings_dict(pops)
+        extra["populations"] = [p.to_dict() for p in pops]
     if item["kind"] in config["analysis"]["bragg_kinds"]:
         bragg = saxs.find_bragg_peaks(signal, **config["analysis"]["bragg"])
-        extra["bragg"] = _findings_dict(bragg)
+        extra["bragg"] = bragg.to_dict()
     saxs.write_result(spec["outputs"]["result"], signal, dist, extra=extra,
                       overwrite=spec["overwrite"])
     sample_card(spec["outputs"]["card"], signal, blanks, dist, bragg, config=config,

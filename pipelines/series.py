@@ -53,24 +53,10 @@ def _sizes(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
         max_quantized_rel_width=cfg["max_quantized_rel_width"],
         resolution_factor=cfg["resolution_factor"], resolution=monodisperse_width,
         families=_families(params["config"]))
-    summary = {
-        "quantized": [{"radius_nm": t.radius_nm, "radius_err_nm": t.radius_err_nm,
-                       "tolerance_nm": t.tolerance_nm, "variables": list(t.variables),
-                       "family": t.family.family.name if t.family else None,
-                       "family_deviation_nm": t.family.deviation_nm if t.family else None}
-                      for t in findings.quantized],
-        "continuous": [{"variables": list(t.variables),
-                        "radii_nm": [p.radius_nm for p in t.points]}
-                       for t in findings.continuous],
-        "events": [{"kind": e.kind, "from": e.variable_from, "to": e.variable_to,
-                    "radius_from_nm": e.radius_from_nm, "radius_to_nm": e.radius_to_nm}
-                   for e in findings.events],
-        "continuous_onset": findings.continuous_onset, "settings": findings.settings}
-
     def draw(path: Path) -> None:
         plot_series(findings, dists, path, params["config"]["histogram"])
 
-    return draw, findings.report(), findings.table(), summary
+    return draw, findings.report(), findings.table(), findings.to_dict()
 
 
 def _bragg(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
@@ -84,20 +70,10 @@ def _bragg(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
                                variable_name=params["variable_name"],
                                samples=[m["name"] for m in members],
                                **params["config"]["analysis"]["bragg"])
-    melting = series.melting
-    summary = {"points": [{"sample": p.sample, "variable": p.variable,
-                           "phase": p.findings.phase, "d_spacing_nm": p.findings.d_spacing_nm,
-                           "d_spacing_err_nm": p.findings.d_spacing_err_nm,
-                           "area": p.area, "relative_area": p.relative_area}
-                          for p in series.points],
-               "melting": None if melting is None else [melting.variable_from,
-                                                        melting.variable_to],
-               "events": [vars(e) for e in series.events]}
-
     def draw(path: Path) -> None:
         plot_bragg_series(series, curves, path)
 
-    return draw, series.report(), series.table(), summary
+    return draw, series.report(), series.table(), series.to_dict()
 
 
 def run_series(spec: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.signal import find_peaks
 from scipy.sparse.linalg import spsolve
 
-from saxs.curve import Curve
+from saxs.curve import Curve, fields_dict
 from saxs.errors import InputError
 
 
@@ -161,6 +161,10 @@ class BraggFindings:
     extra_peaks: tuple[Peak, ...] = ()
     evidence: tuple[PhaseEvidence, ...] = ()
     assigned_by: str = "peaks"  # or "neighbours" (saxs.follow_bragg, ambiguous evidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field but the background array."""
+        return fields_dict(self, skip=("background",))
 
 
 def smooth_background(intensity: np.ndarray, smoothness: float = 1e4,

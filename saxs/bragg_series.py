@@ -15,11 +15,12 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from saxs.bragg import BraggFindings, PhaseEvidence, find_bragg_peaks, findings_for
-from saxs.curve import Curve
+from saxs.curve import Curve, fields_dict, jsonable
 from saxs.errors import InputError
 
 ORDERED_EXCLUDED = ("none",)
@@ -70,6 +71,20 @@ class BraggSeries:
     def melting(self) -> PhaseEvent | None:
         """The first melting event, or None."""
         return next((e for e in self.events if e.kind == "melting"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: each sample's phase, d-spacing and areas, melting, events."""
+        melting = self.melting
+        return jsonable({
+            "variable_name": self.variable_name,
+            "points": [{"sample": p.sample, "variable": p.variable, "phase": p.findings.phase,
+                        "d_spacing_nm": p.findings.d_spacing_nm,
+                        "d_spacing_err_nm": p.findings.d_spacing_err_nm,
+                        "area": p.area, "relative_area": p.relative_area}
+                       for p in self.points],
+            "melting": None if melting is None else [melting.variable_from,
+                                                     melting.variable_to],
+            "events": [fields_dict(e) for e in self.events]})
 
     def report(self) -> str:
         """Plain-text summary."""

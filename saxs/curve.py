@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,15 +27,33 @@ def readonly_array(values: Any, name: str, owner: str) -> np.ndarray:
     return array
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready Python values: an object's own ``to_dict()`` when it has one,
+    other dataclasses field by field (:func:`fields_dict`), numpy scalars and arrays, mappings
+    and sequences element by element."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        return jsonable(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return fields_dict(value)
+    return _jsonable(value)
+
+
+def fields_dict(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dataclass's fields (but ``skip``) as JSON-ready values (:func:`jsonable`)."""
+    return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if f.name not in skip}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from saxs.blanks import subtract, subtract_blanks
-from saxs.curve import Curve
+from saxs.curve import Curve, fields_dict
 from saxs.errors import InputError
 from saxs.framecurves import FrameCurves
 from saxs.montecarlo import MCConfig, monte_carlo
@@ -142,6 +142,11 @@ class KineticsResult:
             if s.name == name:
                 return s
         raise KeyError(f"no species {name!r}; there are {[s.name for s in self.species]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times, species traces, rate fit, onset, the series findings and the
+        settings (not the per-time distributions)."""
+        return fields_dict(self, skip=("distributions",))
 
     def report(self) -> str:
         """Plain-text summary: species, rate constants, onset."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from saxs.curve import fields_dict
 from saxs.errors import InputError
 from saxs.sizedist import SizeDistribution
 
@@ -43,6 +44,10 @@ class Population:
     volume_fraction_err: float
     range_nm: tuple[float, float]
     significance: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (what result files and reports store)."""
+        return fields_dict(self)
 
 
 def _descend(values: np.ndarray, start: int, step: int) -> int:

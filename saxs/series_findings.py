@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from saxs.curve import jsonable
 from saxs.populations import Population
 from saxs.sizing import Assignment, aggregation_number, wavelength_from_diameter
 
@@ -137,6 +139,24 @@ class SeriesFindings:
     def report(self) -> str:
         """A plain-text summary."""
         return _report(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: quantized tracks (with family), continuous tracks, events, the
+        onset of continuous growth and the settings."""
+        return jsonable({
+            "variable_name": self.variable_name, "samples": list(self.samples),
+            "quantized": [{"radius_nm": t.radius_nm, "radius_err_nm": t.radius_err_nm,
+                           "tolerance_nm": t.tolerance_nm, "variables": list(t.variables),
+                           "family": t.family.family.name if t.family else None,
+                           "family_deviation_nm": t.family.deviation_nm if t.family else None}
+                          for t in self.quantized],
+            "continuous": [{"variables": list(t.variables),
+                            "radii_nm": [p.radius_nm for p in t.points]}
+                           for t in self.continuous],
+            "events": [{"kind": e.kind, "from": e.variable_from, "to": e.variable_to,
+                        "radius_from_nm": e.radius_from_nm, "radius_to_nm": e.radius_to_nm}
+                       for e in self.events],
+            "continuous_onset": self.continuous_onset, "settings": self.settings})
 
     def table(self) -> list[dict]:
         """One row per (track, sample): the CSV table of the series."""

@@ -105,6 +105,13 @@ def test_report_and_table(shipped):
     rows = result.table()
     assert len(rows) == result.time_s.size
     assert {"time_s", "phi_A", "phi_A_err", "model_A", "model_B"} <= set(rows[0])
+    import json
+
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["rate_fit"]["rate_per_s"] == list(result.rate_fit.rate_per_s)
+    assert [s["name"] for s in data["species"]] == [s.name for s in result.species]
+    assert "distributions" not in data
+    assert data["series"]["continuous_onset"] == result.series.continuous_onset
 
 
 @pytest.mark.slow

@@ -200,3 +200,22 @@ def test_noisy_msc_is_narrow_against_the_monte_carlo_resolution():
                                       resolution_factor=0)
     assert [round(t.radius_nm, 2) for t in fixed.quantized] == [0.94]  # 0.87 lost
     assert fixed.steps == ()
+
+
+def test_findings_to_dict_is_json_and_complete(shipped):
+    """One to_dict per findings object: what the series JSON and result files store."""
+    import json
+
+    series, bragg = shipped
+    summary = json.loads(json.dumps(series.to_dict()))
+    assert [t["radius_nm"] for t in summary["quantized"]] == [t.radius_nm
+                                                               for t in series.quantized]
+    assert summary["continuous_onset"] == series.continuous_onset
+    assert summary["samples"] == list(series.samples)
+    points = json.loads(json.dumps(bragg.to_dict()))["points"]
+    assert [p["phase"] for p in points] == [p.findings.phase for p in bragg.points]
+    one = json.loads(json.dumps(bragg.points[0].findings.to_dict()))
+    assert "background" not in one
+    assert [p["q"] for p in one["peaks"]] == [p.q for p in bragg.points[0].findings.peaks]
+    population = series.populations[0][0].to_dict()
+    assert population["range_nm"] == list(series.populations[0][0].range_nm)
