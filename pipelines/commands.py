@@ -93,8 +93,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def compiling_ahead(beamtime, config: dict[str, Any], *, per_frame: bool = False
-                    ) -> Iterator[None]:
+def compiling_ahead(beamtime, config: dict[str, Any]) -> Iterator[None]:
     """While the batch runs, the kernels of its later stages compile on the second core
     (:mod:`saxs_pipelines.warmup`: only on a first run, never changing a result)."""
     from saxs.stack import decodes_in_kernel  # noqa: PLC0415
@@ -114,7 +113,7 @@ def compiling_ahead(beamtime, config: dict[str, Any], *, per_frame: bool = False
     sizes = any(i.kind in config["analysis"]["mc_kinds"] or i.kinetic for i in beamtime.items)
     helper = warmup.start(warmup.plan(
         mc=config["mc"] if sizes else None, dtype=dtype, compressed=compressed,
-        per_frame=per_frame or any(i.kinetic for i in beamtime.items)))
+        per_frame=any(i.kinetic for i in beamtime.items)))
     try:
         yield
     finally:

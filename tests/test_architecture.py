@@ -183,3 +183,19 @@ def test_matplotlib_only_in_pipelines():
     for folder in ("saxs", "kernels"):
         for path in _modules(folder):
             assert "matplotlib" not in _imports(path), path
+
+
+#: What saxs/io may import besides itself: the data objects it reads into and writes from,
+#: units and errors, and the kernels' decoder (DESIGN: IO only reads and writes).
+IO_MAY_IMPORT = ("saxs.errors", "saxs.units", "saxs.curve", "saxs.frames", "saxs.geometry",
+                 "saxs.header", "saxs.framecurves", "saxs.calibration_images", "saxs.sizedist",
+                 "saxs_kernels")
+
+
+def test_io_imports_only_data_objects_and_kernels():
+    graph = _module_graph()
+    for module, deps in graph.items():
+        if not module.startswith("saxs.io"):
+            continue
+        for dep in deps:
+            assert dep == "saxs" or dep.startswith(("saxs.io", *IO_MAY_IMPORT)), (module, dep)
