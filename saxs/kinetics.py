@@ -452,7 +452,12 @@ def fit_sequential(traces: Sequence[SpeciesTrace], n_species: int) -> RateFit:
 
 def fit_onset(trace: SpeciesTrace) -> Onset | None:
     """``phi(t) = g max(t - t_onset, 0)`` fitted by lmfit to the growth species at every time
-    (None when it was found at fewer than 3 times)."""
+    (None when it was found at fewer than 3 times).
+
+    The errors come from the covariance with the stated volume-fraction errors, scaled up by
+    sqrt(chi2_r) when the points scatter more than those errors say, never down: the scatter
+    about a straight line says little about how well the Monte Carlo finds the first, smallest
+    crystals, which is what places the onset."""
     import lmfit  # noqa: PLC0415
 
     if trace.n_present < 3:
@@ -467,11 +472,12 @@ def fit_onset(trace: SpeciesTrace) -> Onset | None:
     params.add("onset", value=min(max(start, t[0] - span), t[-1]), min=t[0] - span, max=t[-1])
     out = lmfit.minimize(
         lambda p: (y - p["growth"].value * np.maximum(t - p["onset"].value, 0.0)) / e,
-        params, method="leastsq")
+        params, method="leastsq", scale_covar=False)
+    inflate = math.sqrt(max(1.0, float(out.redchi))) if math.isfinite(out.redchi) else 1.0
 
     def err(name):
         value = out.params[name].stderr
-        return None if value is None or not math.isfinite(value) else float(value)
+        return None if value is None or not math.isfinite(value) else float(value) * inflate
 
     return Onset(time_s=float(out.params["onset"].value), time_err_s=err("onset"),
                  growth_per_s=float(out.params["growth"].value),

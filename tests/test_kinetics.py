@@ -115,17 +115,21 @@ def test_report_and_table(shipped):
 
 
 @pytest.mark.slow
-def test_rate_uncertainty_honest_over_ten_seeds(tmp_path):
+def test_rate_and_onset_uncertainties_honest_over_ten_seeds(tmp_path):
     """The truth within 2 sigma for at least 8 of 10 independent simulations (each seed draws
-    new detector noise and Monte Carlo repetitions)."""
-    inside, values = 0, []
+    new detector noise and Monte Carlo repetitions), for the rate constant and for the onset
+    of continuous growth."""
+    inside, onset_inside, values = 0, 0, []
     for seed in range(10):
         frames, solvent, empty, m = _stopped_flow(tmp_path / f"s{seed}", seed=100 + seed)
-        fit = _follow(frames, solvent, empty, m, seed=seed).rate_fit
-        k, err = fit.rate_per_s[0], fit.rate_err_per_s[0]
-        values.append((k, err))
+        result = _follow(frames, solvent, empty, m, seed=seed)
+        k, err = result.rate_fit.rate_per_s[0], result.rate_fit.rate_err_per_s[0]
+        onset = result.onset
+        values.append((k, err, onset.time_s, onset.time_err_s))
         inside += abs(k - m.kinetics.rate_per_s) <= 2 * err
+        onset_inside += abs(onset.time_s - m.kinetics.growth.onset_s) <= 2 * onset.time_err_s
     assert inside >= 8, values
+    assert onset_inside >= 8, values
 
 
 # ------------------------------------------------------------------- the sequential model
