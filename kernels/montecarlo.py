@@ -29,6 +29,7 @@ number of threads.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -208,13 +209,39 @@ def _fit(s1, si, sii, sm, smm, smi, sp, spp, spi, smp, b_lo, b_hi, porod):
     return x[0], x[1], x[2], chi2
 
 
+#: The columns of a repetition's statistics row, in order (the kernels write them by these
+#: indices; :class:`ChainStats` gives them back by name).
+STATS = ("scale", "background", "chi2_r", "steps", "accepted", "converged", "porod")
+SCALE, BACKGROUND, CHI2_R, STEPS, ACCEPTED, CONVERGED, POROD = range(len(STATS))
+
+
+class ChainStats(NamedTuple):
+    """Per repetition: scale A, background b, final chi2_r, steps tried, steps accepted,
+    whether chi2_r reached the criterion, Porod coefficient c."""
+
+    scale: np.ndarray
+    background: np.ndarray
+    chi2_r: np.ndarray
+    steps: np.ndarray
+    accepted: np.ndarray
+    converged: np.ndarray
+    porod: np.ndarray
+
+    @classmethod
+    def from_rows(cls, stats: np.ndarray) -> ChainStats:
+        """From the kernels' (n_rep, len(STATS)) rows."""
+        return cls(scale=stats[:, SCALE].copy(), background=stats[:, BACKGROUND].copy(),
+                   chi2_r=stats[:, CHI2_R].copy(), steps=stats[:, STEPS].astype(np.int64),
+                   accepted=stats[:, ACCEPTED].astype(np.int64),
+                   converged=stats[:, CONVERGED] > 0.5, porod=stats[:, POROD].copy())
+
+
 @njit(cache=True)
 def run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
               max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term, radii, model, stats):
     """One repetition, in place: ``radii`` (n_contrib) = the sizes, ``model`` (n_q) = final
-    M(q), ``stats`` = [A, b, chi2_r, steps, accepted, converged, c]; with ``porod`` the model
-    has an extra c * porod_term (c >= 0). K comes from ``table`` (see
-    :func:`table_contribution`)."""
+    M(q), ``stats`` = the row of :data:`STATS`; with ``porod`` the model has an extra
+    c * porod_term (c >= 0). K comes from ``table`` (see :func:`table_contribution`)."""
     n_q = intensity.size
     state = np.empty(1, dtype=np.uint64)
     state[0] = splitmix64(np.uint64(seed)) | np.uint64(1)
@@ -269,17 +296,44 @@ def run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, 
             for i in range(n_q):
                 model[i] = trial[i]
                 parts[c, i] = new_part[i]
-    stats[0], stats[1], stats[2] = a, b, chi2 / n_q
-    stats[3], stats[4] = steps, accepted
-    stats[5] = 1.0 if chi2 / n_q <= conv_crit else 0.0
-    stats[6] = cp
+    stats[SCALE], stats[BACKGROUND], stats[CHI2_R] = a, b, chi2 / n_q
+    stats[STEPS], stats[ACCEPTED] = steps, accepted
+    stats[CONVERGED] = 1.0 if chi2 / n_q <= conv_crit else 0.0
+    stats[POROD] = cp
+
+
+def run_repetitions(table, *, intensity: np.ndarray, weight: np.ndarray,
+                    radius_range: tuple[float, float], log_random: bool, n_contrib: int,
+                    n_rep: int, max_iter: int, conv_crit: float,
+                    background_bounds: tuple[float, float], seed: int,
+                    porod_term: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, ChainStats]:
+    """``n_rep`` repetitions of the chain in parallel (repetition r seeded with ``seed + r``)
+    on a form-factor ``table`` (``values``, ``ln_s0``, ``step``: ``saxs.models.table``).
+
+    Returns the sizes (n_rep, n_contrib), the final model sums M(q) (n_rep, n_q) and the
+    :class:`ChainStats`. ``porod_term``: fit an extra c * porod_term (c >= 0)."""
+    n_q = intensity.size
+    radii = np.empty((n_rep, n_contrib))
+    models = np.empty((n_rep, n_q))
+    stats = np.empty((n_rep, len(STATS)))
+    porod = porod_term is not None
+    _run_repetitions(table.values, table.ln_s0, 1.0 / table.step,
+                     np.ascontiguousarray(intensity, dtype=np.float64),
+                     np.ascontiguousarray(weight, dtype=np.float64), float(radius_range[0]),
+                     float(radius_range[1]), bool(log_random), int(n_contrib), int(max_iter),
+                     float(conv_crit), float(background_bounds[0]),
+                     float(background_bounds[1]), int(seed), porod,
+                     np.ascontiguousarray(porod_term if porod else np.zeros(n_q),
+                                          dtype=np.float64), radii, models, stats)
+    return radii, models, ChainStats.from_rows(stats)
 
 
 @njit(cache=True, parallel=True)
-def run_repetitions(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random,
-                    n_contrib, max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term, radii,
-                    models, stats):
-    """All repetitions in parallel; repetition r is seeded with ``seed + r``."""
+def _run_repetitions(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random,
+                     n_contrib, max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term,
+                     radii, models, stats):
+    """All repetitions in parallel (the kernel behind :func:`run_repetitions`)."""
     for r in prange(radii.shape[0]):
         run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
                   max_iter, conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r],

@@ -27,6 +27,8 @@ summed dark of its contributing pixels (computed per tile apart).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -73,13 +75,32 @@ def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
     k_max[:] = -1
 
 
+class StackState(NamedTuple):
+    """The per-pixel running sums of a stack, in the kernels' argument order (pass
+    ``*state``): frames counted, summed counts, summed monitor, summed and squared normalised
+    signal x, the largest x and its frame."""
+
+    n: np.ndarray
+    raw_sum: np.ndarray
+    mon_sum: np.ndarray
+    x_sum: np.ndarray
+    x2_sum: np.ndarray
+    x_max: np.ndarray
+    k_max: np.ndarray
+
+
+def pixel_state(npix: int) -> StackState:
+    """Running sums for ``npix`` pixels at their starting values."""
+    state = StackState(np.empty(npix, np.int32), np.empty(npix), np.empty(npix),
+                       np.empty(npix), np.empty(npix), np.empty(npix), np.empty(npix, np.int32))
+    reset_state(*state)
+    return state
+
+
 def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
     """Running sums for ``npix`` pixels and ``nframes`` frames at their starting values, in
-    argument order: n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, frame_n."""
-    pixels = (np.empty(npix, np.int32), np.empty(npix), np.empty(npix), np.empty(npix),
-              np.empty(npix), np.empty(npix), np.empty(npix, np.int32))
-    reset_state(*pixels)
-    return (*pixels, np.zeros(nframes), np.zeros(nframes, np.int64))
+    argument order: the :class:`StackState` fields, then frame_sum, frame_n."""
+    return (*pixel_state(npix), np.zeros(nframes), np.zeros(nframes, np.int64))
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)

@@ -29,7 +29,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: The kernels each kind of work needs (module, function), to see whether they are cached.
-KERNELS = {"mc": (("saxs_kernels.montecarlo", "run_repetitions"),),
+KERNELS = {"mc": (("saxs_kernels.montecarlo", "_run_repetitions"),),
            "per_frame": (("saxs_kernels.csr", "integrate_compressed"),
                          ("saxs_kernels.csr", "integrate_frames")),
            "remove_frame": (("saxs_kernels.stack", "accumulate_frames"),)}

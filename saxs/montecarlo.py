@@ -281,27 +281,21 @@ def monte_carlo(curve: Curve, config: MCConfig | None = None) -> SizeDistributio
     mean_i = abs(float(np.mean(data.intensity)))
     bounds = {"fit": (-mean_i, mean_i), "positive": (0.0, mean_i),
               "fixed": (config.background_value, config.background_value)}[config.background]
-    n_rep, n_c, n_q = config.n_rep, config.n_contrib, data.q.size
-    radii = np.empty((n_rep, n_c))
-    models = np.empty((n_rep, n_q))
-    stats = np.empty((n_rep, 7))
     porod_term = (data.q[0] / data.q) ** 4
-    run_repetitions(table.values, table.ln_s0, 1.0 / table.step,
-                    np.ascontiguousarray(data.intensity),
-                    np.ascontiguousarray(1.0 / data.sigma**2), r_min, r_max, config.log_random,
-                    n_c, config.max_iter, config.conv_crit, bounds[0], bounds[1], seed,
-                    bool(config.porod_background), porod_term, radii, models, stats)
-    converged = stats[:, 5] > 0.5
-    if not converged.all():
+    radii, models, stats = run_repetitions(
+        table, intensity=data.intensity, weight=1.0 / data.sigma**2, radius_range=(r_min, r_max),
+        log_random=config.log_random, n_contrib=config.n_contrib, n_rep=config.n_rep,
+        max_iter=config.max_iter, conv_crit=config.conv_crit, background_bounds=bounds,
+        seed=seed, porod_term=porod_term if config.porod_background else None)
+    if not stats.converged.all():
         log.warning("%d of %d repetitions stopped at max_iter = %d without reaching chi2_r <= "
                     "%g (best chi2_r %.3g); the uncertainties may be underestimated",
-                    int((~converged).sum()), n_rep, config.max_iter, config.conv_crit,
-                    float(stats[:, 2].min()))
+                    int((~stats.converged).sum()), config.n_rep, config.max_iter,
+                    config.conv_crit, float(stats.chi2_r.min()))
     return SizeDistribution(
-        radii_nm=radii, scale=stats[:, 0], background=stats[:, 1], porod=stats[:, 6],
-        chi2_r=stats[:, 2],
-        steps=stats[:, 3].astype(np.int64), accepted=stats[:, 4].astype(np.int64),
-        converged=converged, model_sum=models, q=data.q, intensity=data.intensity,
+        radii_nm=radii, scale=stats.scale, background=stats.background, porod=stats.porod,
+        chi2_r=stats.chi2_r, steps=stats.steps, accepted=stats.accepted,
+        converged=stats.converged, model_sum=models, q=data.q, intensity=data.intensity,
         sigma=data.sigma, radius_range_nm=(r_min, r_max),
         contrast_per_cm2=form.resolve_contrast(config.contrast_per_cm2),
         intensity_unit=curve.intensity_unit, seed=seed, config=config.to_dict(),

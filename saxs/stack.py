@@ -127,18 +127,19 @@ class StackWorkspace:
         self.frame_shape = tuple(frame_shape)
         self.dtype = np.dtype(dtype)
         self.chunk_size = int(chunk_size)
-        self._state: tuple[np.ndarray, ...] | None = None
+        self._state = None
         self._buffers: list[np.ndarray] = []
         self._payloads: list[np.ndarray] = []
         self._pixel_arrays: tuple[np.ndarray, ...] | None = None
 
     @property
-    def state(self) -> tuple[np.ndarray, ...]:
-        """The per-pixel running sums (made on first use: the per-frame path needs none)."""
+    def state(self):
+        """The per-pixel running sums, a :class:`saxs_kernels.stack.StackState` (made on first
+        use: the per-frame path needs none)."""
         if self._state is None:
-            from saxs_kernels.stack import new_state  # noqa: PLC0415
+            from saxs_kernels.stack import pixel_state  # noqa: PLC0415
 
-            self._state = new_state(int(np.prod(self.frame_shape)), 0)[:7]
+            self._state = pixel_state(int(np.prod(self.frame_shape)))
         return self._state
 
     def fits(self, frames: FrameStack, chunk_size: int) -> bool:
@@ -169,8 +170,9 @@ class StackWorkspace:
                 array.fill(0)
         return self._pixel_arrays
 
-    def reset(self) -> tuple[np.ndarray, ...]:
-        """The running sums, set to their starting values."""
+    def reset(self):
+        """The running sums (:class:`saxs_kernels.stack.StackState`), set to their starting
+        values."""
         from saxs_kernels.stack import reset_state  # noqa: PLC0415
 
         reset_state(*self.state)
@@ -287,7 +289,7 @@ class _Accumulator:
         self.dummy = float(frames.dummy) if self.use_dummy else 0.0
         self.monitors = np.asarray(monitors, dtype=np.float64)
         self.workspace = workspace
-        self.state = workspace.state  # n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max
+        self.state = workspace.state  # a StackState, passed to the kernels as *state
         self.frame_sum = np.zeros(len(frames))
         self.frame_n = np.zeros(len(frames), np.int64)
 
@@ -380,10 +382,11 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
     accepted = acc.drop(decisions)
     zingers = acc.reject_zingers(zinger_threshold, accepted) \
         if zinger_threshold is not None else 0
-    n, raw_sum, mon_sum, x_sum, x2_sum = acc.state[:5]
-    if not np.any(n > 0):
+    state = acc.state
+    if not np.any(state.n > 0):
         raise InputError(f"{frames.describe()}: no valid pixel in any accepted frame; check the "
                          "mask, the Dummy value and the frames")
-    return StackSums(n=n, raw_sum=raw_sum, mon_sum=mon_sum, x_sum=x_sum, x2_sum=x2_sum,
+    return StackSums(n=state.n, raw_sum=state.raw_sum, mon_sum=state.mon_sum,
+                     x_sum=state.x_sum, x2_sum=state.x2_sum,
                      monitors=acc.monitors, frame_totals=acc.frame_sum,
                      dropped=tuple(decisions), zingers=zingers, accepted=accepted)

@@ -87,30 +87,27 @@ def _synthetic(seed=0):
 
 
 def _run(q, intensity, sigma, n_rep=4, seed=5, max_iter=50_000):
-    radii = np.empty((n_rep, 100))
-    models = np.empty((n_rep, q.size))
-    stats = np.empty((n_rep, 7))
     mean_i = abs(intensity.mean())
-    table = _table(q)
-    mc.run_repetitions(table.values, table.ln_s0, 1 / table.step, intensity, 1 / sigma**2, 0.3,
-                       5.0, True, 100, max_iter, 1.0, -mean_i, mean_i, seed, False,
-                       np.zeros_like(q), radii, models, stats)
-    return radii, models, stats
+    return mc.run_repetitions(_table(q), intensity=intensity, weight=1 / sigma**2,
+                              radius_range=(0.3, 5.0), log_random=True, n_contrib=100,
+                              n_rep=n_rep, max_iter=max_iter, conv_crit=1.0,
+                              background_bounds=(-mean_i, mean_i), seed=seed)
 
 
 def test_chain_converges_and_model_sum_is_consistent():
     q, intensity, sigma = _synthetic()
     radii, models, stats = _run(q, intensity, sigma)
-    assert np.all(stats[:, 5] == 1.0)
-    assert np.all(stats[:, 2] <= 1.0)
+    assert stats.converged.all()
+    assert np.all(stats.chi2_r <= 1.0)
+    assert np.all(stats.porod == 0.0)
     table = _table(q)
     for r in range(radii.shape[0]):
         total = table.interpolate(radii[r]).sum(axis=0)
         np.testing.assert_allclose(models[r], total, rtol=1e-9)
-        fit = stats[r, 0] * models[r] + stats[r, 1]
+        fit = stats.scale[r] * models[r] + stats.background[r]
         chi2_r = np.mean(((intensity - fit) / sigma) ** 2)
-        assert chi2_r == pytest.approx(stats[r, 2], rel=1e-6)
-    assert np.all(stats[:, 4] <= stats[:, 3])
+        assert chi2_r == pytest.approx(stats.chi2_r[r], rel=1e-6)
+    assert np.all(stats.accepted <= stats.steps)
 
 
 def test_repetitions_independent_of_threads_and_seeded():
@@ -132,8 +129,8 @@ def test_repetitions_independent_of_threads_and_seeded():
 def test_max_iter_flags_not_converged():
     q, intensity, sigma = _synthetic(2)
     _, _, stats = _run(q, intensity, sigma / 100, max_iter=200)
-    assert np.all(stats[:, 5] == 0.0)
-    assert np.all(stats[:, 3] == 200)
+    assert not stats.converged.any()
+    assert np.all(stats.steps == 200)
 
 
 def test_bounded_solver_matches_lsq_with_porod_term():
@@ -172,7 +169,7 @@ def test_chain_matches_its_naive_twin():
     n_contrib, n_steps, seed = 12, 150, 11
     radii = np.empty(n_contrib)
     model = np.empty(q.size)
-    stats = np.empty(7)
+    stats = np.empty(len(mc.STATS))
     mean_i = abs(intensity.mean())
     table = _table(q)
     mc.run_chain(table.values, table.ln_s0, 1 / table.step, intensity, weight, 0.3, 5.0, True,
@@ -183,8 +180,8 @@ def test_chain_matches_its_naive_twin():
         intensity, weight, n_contrib, n_steps, -mean_i, mean_i,
         lambda: mc.draw_radius(state, 0.3, 5.0, True),
         lambda size: naive.table_contribution(table.values, table.ln_s0, table.step, size))
-    assert stats[3] == n_steps
+    assert stats[mc.STEPS] == n_steps
     np.testing.assert_allclose(radii, twin_radii, rtol=1e-12)
-    assert stats[0] == pytest.approx(a, rel=1e-6)
-    assert stats[1] == pytest.approx(b, rel=1e-6, abs=1e-9)
-    assert stats[2] == pytest.approx(chi2_r, rel=1e-9)
+    assert stats[mc.SCALE] == pytest.approx(a, rel=1e-6)
+    assert stats[mc.BACKGROUND] == pytest.approx(b, rel=1e-6, abs=1e-9)
+    assert stats[mc.CHI2_R] == pytest.approx(chi2_r, rel=1e-9)
