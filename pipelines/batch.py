@@ -28,7 +28,14 @@ from saxs.errors import InputError
 from saxs_pipelines.beamtime import Beamtime, Item, discover
 from saxs_pipelines.geometry_source import resolve as resolve_geometry
 from saxs_pipelines.jobs import failed_record, output_paths, run_job, skipped_record
-from saxs_pipelines.records import BatchResult, is_complete, read_record, record_path
+from saxs_pipelines.records import (
+    BatchResult,
+    JobRecord,
+    JobSpec,
+    is_complete,
+    read_record,
+    record_path,
+)
 from saxs_pipelines.workers import init_worker
 
 log = logging.getLogger("saxs.batch")
@@ -76,7 +83,7 @@ class Executor:
         if getattr(self, "_own_client", False):
             self.client.close()
 
-    def map(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def map(self, specs: list[JobSpec]) -> Iterator[JobRecord]:
         """Records of the jobs, in the order they finish. A job whose worker died (out of
         memory, killed, crashed) gets a failed record; the other jobs go on."""
         if not specs:
@@ -102,9 +109,9 @@ class Executor:
 
 
 def _spec(stage: str, name: str, out: Path, params: dict[str, Any], inputs: dict[str, str],
-          *, overwrite: bool) -> dict[str, Any]:
-    return {"stage": stage, "name": name, "out": str(out), "params": params, "inputs": inputs,
-            "outputs": output_paths(out, stage, name), "overwrite": overwrite}
+          *, overwrite: bool) -> JobSpec:
+    return JobSpec(stage=stage, name=name, out=str(out), params=params, inputs=inputs,
+                   outputs=output_paths(out, stage, name), overwrite=overwrite)
 
 
 def _item_dict(item: Item) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def _reduce_inputs(beamtime: Beamtime, item: Item) -> dict[str, str]:
 
 
 def plan_reduce(beamtime: Beamtime, config: dict[str, Any], out: Path,
-                overwrite: bool) -> list[dict[str, Any]]:
+                overwrite: bool) -> list[JobSpec]:
     """One reduce job per stack with a raw file (a ``frames`` job for a kinetic sample)."""
     specs = []
     for item in beamtime.items:
@@ -160,7 +167,7 @@ def _blank_inputs(item: Item, reduced: dict[str, str]) -> dict[str, str]:
 
 
 def plan_kinetics(beamtime: Beamtime, config: dict[str, Any], out: Path,
-                  overwrite: bool) -> list[dict[str, Any]]:
+                  overwrite: bool) -> list[JobSpec]:
     """One kinetics job per kinetic sample: its per-frame curves and its blanks."""
     reduced = {i.name: output_paths(out, "reduce", i.name)["curve"] for i in beamtime.items}
     specs = []
@@ -176,7 +183,7 @@ def plan_kinetics(beamtime: Beamtime, config: dict[str, Any], out: Path,
 
 
 def plan_samples(beamtime: Beamtime, config: dict[str, Any], out: Path,
-                 overwrite: bool) -> list[dict[str, Any]]:
+                 overwrite: bool) -> list[JobSpec]:
     """One job per sample that has a blank: subtraction and analysis."""
     specs = []
     reduced = {i.name: output_paths(out, "reduce", i.name)["curve"] for i in beamtime.items}
@@ -191,7 +198,7 @@ def plan_samples(beamtime: Beamtime, config: dict[str, Any], out: Path,
 
 
 def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite: bool,
-                done: set[str]) -> tuple[list[dict[str, Any]], list[tuple[dict, str]]]:
+                done: set[str]) -> tuple[list[JobSpec], list[tuple[JobSpec, str]]]:
     """One job per series (sheet column ``series``) over its successfully analysed members.
 
     Returns the runnable specs and (spec, reason) pairs of series that cannot run.
@@ -235,10 +242,10 @@ def plan_series(beamtime: Beamtime, config: dict[str, Any], out: Path, overwrite
     return specs, blocked
 
 
-def _missing_input(spec: dict[str, Any], ok: set[str]) -> str | None:
+def _missing_input(spec: JobSpec, ok: set[str]) -> str | None:
     """Why a sample job cannot run: an input whose reduce job did not succeed in this run (an
     older output of a failed job is never used) or is missing."""
-    for role, path in spec["inputs"].items():
+    for role, path in spec.inputs.items():
         source = Path(path).stem if path else "?"
         if role == "frames":  # reduced/<name>_ave.h5 of the frames job
             source = source.removesuffix("_ave")
@@ -260,19 +267,19 @@ def clean_temporaries(out: Path) -> list[Path]:
     return removed
 
 
-def _run_stage(executor: Executor, specs: list[dict[str, Any]], resume: bool,
-               progress: Callable[[str, int], Any]) -> list[dict[str, Any]]:
+def _run_stage(executor: Executor, specs: list[JobSpec], resume: bool,
+               progress: Callable[[str, int], Any]) -> list[JobRecord]:
     records, todo = [], []
     for spec in specs:
         if resume and is_complete(spec):
             records.append(read_record(record_path(spec)))
         else:
             todo.append(spec)
-    bar = progress(specs[0]["stage"] if specs else "", len(specs))
+    bar = progress(specs[0].stage if specs else "", len(specs))
     bar.update(len(records))
     for record in executor.map(todo):
         records.append(record)
-        bar.set_postfix_str(record["spec"]["name"])
+        bar.set_postfix_str(record.spec.name)
         bar.update()
     bar.close()
     return records
@@ -357,14 +364,14 @@ def run_batch(root: str | Path | Beamtime, config: dict[str, Any],
                            executor=executor, progress=progress or _quiet_bar)
 
 
-def _run_planned(specs: list[dict[str, Any]], beamtime: Beamtime, *, executor: Executor,
+def _run_planned(specs: list[JobSpec], beamtime: Beamtime, *, executor: Executor,
                  reduced_ok: set[str], resume: bool,
-                 progress: Callable[[str, int], Any]) -> list[dict[str, Any]]:
+                 progress: Callable[[str, int], Any]) -> list[JobRecord]:
     """Jobs that need reduced stacks: an item with a sheet problem fails, one whose reduction
     failed is skipped, the others run."""
     runnable, records = [], []
     for spec in specs:
-        name = spec["name"]
+        name = spec.name
         if name in beamtime.problems:
             records.append(failed_record(spec, beamtime.problems[name]))
         elif (why := _missing_input(spec, reduced_ok)) is not None:
@@ -391,7 +398,7 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
         result.records["reduce"] = _run_stage(
             executor, plan_reduce(beamtime, config, out, write_over), resume, progress)
         clock.lap("reduce")
-        reduced_ok = {r["spec"]["name"] for r in result.records["reduce"] if r["status"] == "ok"}
+        reduced_ok = {r.spec.name for r in result.records["reduce"] if r.ok}
         planned = {"sample": plan_samples(beamtime, config, out, write_over),
                    "kinetics": plan_kinetics(beamtime, config, out, write_over)}
         for stage, specs in planned.items():
@@ -399,7 +406,7 @@ def _run_locked(beamtime: Beamtime, config: dict[str, Any], out: Path, *, resume
                                                  reduced_ok=reduced_ok, resume=resume,
                                                  progress=progress)
             clock.lap(stage)
-        done = {r["spec"]["name"] for r in result.records["sample"] if r["status"] == "ok"}
+        done = {r.spec.name for r in result.records["sample"] if r.ok}
         series, blocked = plan_series(beamtime, config, out, write_over, done)
         result.records["series"] = [failed_record(spec, why) for spec, why in blocked]
         result.records["series"] += _run_stage(executor, series, resume, progress)

@@ -63,15 +63,14 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 def _summary(result) -> int:
     records = result.all()
-    ok = sum(r["status"] == "ok" for r in records)
+    ok = sum(r.ok for r in records)
     print(f"{ok} of {len(records)} jobs ok, {len(result.failed)} failed, "
           f"{len(result.skipped)} skipped; report: {result.out / 'index.html'}")
     if result.timing():
         print(result.timing())
     for r in result.failed + result.skipped:
-        spec = r["spec"]
-        print(f"  {r['status'].upper()} {spec['stage']} {spec['name']}: {r.get('error')} "
-              f"(record {r['record']})", file=sys.stderr)
+        print(f"  {r.status.upper()} {r.spec.stage} {r.spec.name}: {r.error} "
+              f"(record {r.record})", file=sys.stderr)
     return EXIT_FAILED_ITEMS if result.failed else EXIT_OK
 
 
@@ -126,17 +125,16 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     from saxs_pipelines.jobs import run_job  # noqa: PLC0415
     from saxs_pipelines.records import read_record  # noqa: PLC0415
 
-    spec = read_record(args.record)["spec"]
-    existing = [p for p in spec["outputs"].values() if Path(p).exists()]
+    spec = read_record(args.record).spec
+    existing = [p for p in spec.outputs.values() if Path(p).exists()]
     if existing and not args.overwrite:
         raise InputError(f"{existing[0]}: exists; pass --overwrite to replace the outputs of "
-                         f"{spec['stage']} {spec['name']}")
-    spec["overwrite"] = bool(args.overwrite)
-    record = run_job(spec)
-    print(f"{spec['stage']} {spec['name']}: {record['status']}"
-          f"{'' if record['status'] == 'ok' else ': ' + str(record.get('error'))}"
-          f" ({record['seconds']:.1f} s); record {record['record']}")
-    return EXIT_OK if record["status"] == "ok" else EXIT_FAILED_ITEMS
+                         f"{spec.stage} {spec.name}")
+    record = run_job(spec.replace(overwrite=bool(args.overwrite)))
+    print(f"{spec.stage} {spec.name}: {record.status}"
+          f"{'' if record.ok else ': ' + str(record.error)}"
+          f" ({record.seconds:.1f} s); record {record.record}")
+    return EXIT_OK if record.ok else EXIT_FAILED_ITEMS
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -168,9 +166,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def _findings(result) -> list[str]:
     lines = []
     for record in result.records.get("series", []):
-        if record["status"] == "ok":
-            lines.append(f"== series {record['spec']['name']} ==")
-            lines.append(Path(record["spec"]["outputs"]["report"]).read_text().rstrip())
+        if record.ok:
+            lines.append(f"== series {record.spec.name} ==")
+            lines.append(Path(record.spec.outputs["report"]).read_text().rstrip())
     return lines
 
 

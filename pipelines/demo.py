@@ -29,12 +29,12 @@ def _kinetics_demo(root: Path, config: dict, *, overwrite: bool, quiet: bool) ->
                            progress=_progress(quiet))
     code = _summary(result)
     for record in result.records.get("kinetics", []):
-        if record["status"] != "ok":
+        if not record.ok:
             continue
-        outputs = record["spec"]["outputs"]
-        print(f"== kinetics {record['spec']['name']} ==")
+        outputs = record.spec.outputs
+        print(f"== kinetics {record.spec.name} ==")
         print(Path(outputs["report"]).read_text().rstrip())
-        kin = scenario.measurement(record["spec"]["name"]).kinetics
+        kin = scenario.measurement(record.spec.name).kinetics
         onset = f", onset of growth {kin.growth.onset_s:g} s" if kin.growth else ""
         print(f"simulated: k1 = {kin.rate_per_s:g} 1/s{onset}")
         print(f"figure: {outputs['plot']}")

@@ -21,7 +21,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from saxs_pipelines.records import SCHEMA, fingerprints, stamps, versions, write_record
+from saxs_pipelines.records import (
+    JobRecord,
+    JobSpec,
+    fingerprints,
+    stamps,
+    versions,
+    write_record,
+)
 
 log = logging.getLogger("saxs.batch")
 
@@ -55,37 +62,37 @@ def _reducer(params: dict[str, Any], frames):
     return _LAST_REDUCER[key]
 
 
-def _reduce(spec: dict[str, Any]) -> None:
+def _reduce(spec: JobSpec) -> None:
     import saxs  # noqa: PLC0415
 
-    params = spec["params"]
+    params = spec.params
     item = params["item"]
-    frames = saxs.read_frames(spec["inputs"]["raw"], poni=spec["params"]["calib"].get("poni"))
+    frames = saxs.read_frames(spec.inputs["raw"], poni=spec.params["calib"].get("poni"))
     curve = _reducer(params, frames).reduce(frames)
     meta = {**curve.metadata, "sample": item["name"], "kind": item["kind"],
             "series": item["series"], **item["values"],
             "geometry_source": params["calib"].get("geometry_source", "")}
     curve = curve.replace(metadata=meta)
-    saxs.write_curve(spec["outputs"]["curve"], curve, overwrite=spec["overwrite"],
+    saxs.write_curve(spec.outputs["curve"], curve, overwrite=spec.overwrite,
                      extra={"config": params["config"], "versions": versions()})
 
 
-def _frames(spec: dict[str, Any]) -> None:
+def _frames(spec: JobSpec) -> None:
     """A kinetic sample's stack, one curve per frame, in ID02's ``_ave.h5`` layout."""
     import saxs  # noqa: PLC0415
 
-    item = spec["params"]["item"]
-    frames = saxs.read_frames(spec["inputs"]["raw"], poni=spec["params"]["calib"].get("poni"))
-    reducer = _reducer(spec["params"], frames)
+    item = spec.params["item"]
+    frames = saxs.read_frames(spec.inputs["raw"], poni=spec.params["calib"].get("poni"))
+    reducer = _reducer(spec.params, frames)
     curves = reducer.integrate_frames(frames)
     curves = dataclasses.replace(curves, metadata={
         **curves.metadata, "sample": item["name"],
-        "geometry_source": spec["params"]["calib"].get("geometry_source", "")})
-    saxs.write_ave(spec["outputs"]["ave"], curves, frames, geometry=reducer.geometry,
-                   overwrite=spec["overwrite"])
+        "geometry_source": spec.params["calib"].get("geometry_source", "")})
+    saxs.write_ave(spec.outputs["ave"], curves, frames, geometry=reducer.geometry,
+                   overwrite=spec.overwrite)
 
 
-def _kinetics(spec: dict[str, Any]) -> None:
+def _kinetics(spec: JobSpec) -> None:
     """Blank subtraction, Monte Carlo per frame, species vs time and rate constants."""
     import saxs  # noqa: PLC0415
     from saxs_pipelines.config import mc_config  # noqa: PLC0415
@@ -93,7 +100,7 @@ def _kinetics(spec: dict[str, Any]) -> None:
     from saxs_pipelines.kinetics_plot import plot_kinetics  # noqa: PLC0415
     from saxs_pipelines.series import write_text  # noqa: PLC0415
 
-    params, inputs, outputs = spec["params"], spec["inputs"], spec["outputs"]
+    params, inputs, outputs = spec.params, spec.inputs, spec.outputs
     config, item = params["config"], params["item"]
     frames = saxs.read_ave(inputs["frames"])[0]
     solvent = saxs.read_curve(inputs["solvent"])
@@ -106,15 +113,15 @@ def _kinetics(spec: dict[str, Any]) -> None:
         resolution=saxs.monodisperse_width, model=config["kinetics"]["model"],
         bin_frames=config["kinetics"]["bin_frames"])
     write_text(outputs["report"], f"{item['name']}\n{result.report()}\n",
-               overwrite=spec["overwrite"])
-    write_table(Path(outputs["table"]), result.table(), spec["overwrite"])
-    plot_kinetics(result, Path(outputs["plot"]), title=item["name"], overwrite=spec["overwrite"])
+               overwrite=spec.overwrite)
+    write_table(Path(outputs["table"]), result.table(), spec.overwrite)
+    plot_kinetics(result, Path(outputs["plot"]), title=item["name"], overwrite=spec.overwrite)
 
 
-def _subtracted(spec: dict[str, Any]):
+def _subtracted(spec: JobSpec):
     import saxs  # noqa: PLC0415
 
-    params, inputs = spec["params"], spec["inputs"]
+    params, inputs = spec.params, spec.inputs
     cfg = params["config"]["subtract"]
     item = params["item"]
     sample = saxs.read_curve(inputs["sample"])
@@ -132,12 +139,12 @@ def _subtracted(spec: dict[str, Any]):
     return signal, {"sample": sample, "solvent": solvent, "empty_cell": empty}
 
 
-def _sample(spec: dict[str, Any]) -> None:
+def _sample(spec: JobSpec) -> None:
     import saxs  # noqa: PLC0415
     from saxs_pipelines.config import mc_config  # noqa: PLC0415
     from saxs_pipelines.plots import sample_card  # noqa: PLC0415
 
-    params = spec["params"]
+    params = spec.params
     config, item = params["config"], params["item"]
     signal, blanks = _subtracted(spec)
     dist = bragg = None
@@ -151,13 +158,13 @@ def _sample(spec: dict[str, Any]) -> None:
     if item["kind"] in config["analysis"]["bragg_kinds"]:
         bragg = saxs.find_bragg_peaks(signal, **config["analysis"]["bragg"])
         extra["bragg"] = bragg.to_dict()
-    saxs.write_result(spec["outputs"]["result"], signal, dist, extra=extra,
-                      overwrite=spec["overwrite"])
-    sample_card(spec["outputs"]["card"], signal, blanks, dist, bragg, config=config,
-                overwrite=spec["overwrite"])
+    saxs.write_result(spec.outputs["result"], signal, dist, extra=extra,
+                      overwrite=spec.overwrite)
+    sample_card(spec.outputs["card"], signal, blanks, dist, bragg, config=config,
+                overwrite=spec.overwrite)
 
 
-def _series(spec: dict[str, Any]) -> None:
+def _series(spec: JobSpec) -> None:
     from saxs_pipelines.series import run_series  # noqa: PLC0415
 
     run_series(spec)
@@ -167,40 +174,34 @@ STAGES = {"reduce": _reduce, "frames": _frames, "sample": _sample, "kinetics": _
           "series": _series}
 
 
-def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+def run_job(spec: JobSpec) -> JobRecord:
     """Run one job, write its record, return the record. Errors are recorded, not raised."""
     started = time.time()
-    record: dict[str, Any] = {"schema": SCHEMA, "spec": spec, "status": "ok",
-                              "host": socket.gethostname(), "pid": os.getpid(),
-                              "started": started, "versions": versions(),
-                              "inputs": stamps(spec.get("inputs", {}))}
+    inputs = stamps(spec.inputs)
+    status, error, trace = "ok", None, None
     try:
-        STAGES[spec["stage"]](spec)
+        STAGES[spec.stage](spec)
     except Exception as exc:  # noqa: BLE001  (one bad item must not stop the batch)
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc())
-        log.error("%s %s failed: %s", spec["stage"], spec["name"], exc)
-    record["seconds"] = time.time() - started
-    record["outputs"] = (fingerprints(spec["outputs"]) if record["status"] == "ok" else {})
-    record["record"] = str(write_record(record))
-    return record
+        status, error, trace = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        log.error("%s %s failed: %s", spec.stage, spec.name, exc)
+    return write_record(JobRecord(
+        spec=spec, status=status, started=started, seconds=time.time() - started,
+        versions=versions(), inputs=inputs,
+        outputs=fingerprints(spec.outputs) if status == "ok" else {}, error=error,
+        traceback=trace, host=socket.gethostname(), pid=os.getpid()))
 
 
-def skipped_record(spec: dict[str, Any], reason: str) -> dict[str, Any]:
-    """Record a job that could not run because something it needs failed or is missing."""
-    record = {"schema": SCHEMA, "spec": spec, "status": "skipped", "error": reason,
-              "started": time.time(), "seconds": 0.0, "versions": versions(),
-              "inputs": {}, "outputs": {}}
-    record["record"] = str(write_record(record))
-    return record
+def skipped_record(spec: JobSpec, reason: str, status: str = "skipped") -> JobRecord:
+    """Record a job that could not run because something it needs failed or is missing
+    (``status`` "failed" for a job that failed before it could start, e.g. a blank missing
+    from the sheet)."""
+    return write_record(JobRecord(spec=spec, status=status, started=time.time(), seconds=0.0,
+                                  versions=versions(), error=reason))
 
 
-def failed_record(spec: dict[str, Any], reason: str) -> dict[str, Any]:
+def failed_record(spec: JobSpec, reason: str) -> JobRecord:
     """Record a job that failed before it could start (e.g. a blank missing from the sheet)."""
-    record = skipped_record(spec, reason)
-    record["status"] = "failed"
-    record["record"] = str(write_record(record))
-    return record
+    return skipped_record(spec, reason, status="failed")
 
 
 def output_paths(out: Path, stage: str, name: str) -> dict[str, str]:

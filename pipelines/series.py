@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from saxs.io.atomic import atomic_path
+from saxs_pipelines.records import JobSpec
 
 
 def write_text(path: str | Path, text: str, overwrite: bool) -> None:
@@ -37,14 +38,14 @@ def _families(config: dict[str, Any]):
     return tuple(Family(float(f["wavelength_nm"]), str(f.get("species", ""))) for f in table)
 
 
-def _sizes(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
+def _sizes(spec: JobSpec) -> tuple[Any, str, list[dict], dict]:
     import saxs  # noqa: PLC0415
     from saxs.montecarlo import monodisperse_width  # noqa: PLC0415
     from saxs_pipelines.plots import plot_series  # noqa: PLC0415
 
-    params = spec["params"]
+    params = spec.params
     members = params["members"]
-    dists = [saxs.read_distribution(spec["inputs"][m["name"]]) for m in members]
+    dists = [saxs.read_distribution(spec.inputs[m["name"]]) for m in members]
     cfg = params["config"]["analysis"]["populations"]
     findings = saxs.find_quantized_steps(
         dists, [m["variable"] for m in members], variable_name=params["variable_name"],
@@ -59,13 +60,13 @@ def _sizes(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
     return draw, findings.report(), findings.table(), findings.to_dict()
 
 
-def _bragg(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
+def _bragg(spec: JobSpec) -> tuple[Any, str, list[dict], dict]:
     import saxs  # noqa: PLC0415
     from saxs_pipelines.plots import plot_bragg_series  # noqa: PLC0415
 
-    params = spec["params"]
+    params = spec.params
     members = params["members"]
-    curves = [saxs.read_curve(spec["inputs"][m["name"]]) for m in members]
+    curves = [saxs.read_curve(spec.inputs[m["name"]]) for m in members]
     series = saxs.follow_bragg(curves, [m["variable"] for m in members],
                                variable_name=params["variable_name"],
                                samples=[m["name"] for m in members],
@@ -76,15 +77,15 @@ def _bragg(spec: dict[str, Any]) -> tuple[Any, str, list[dict], dict]:
     return draw, series.report(), series.table(), series.to_dict()
 
 
-def run_series(spec: dict[str, Any]) -> None:
+def run_series(spec: JobSpec) -> None:
     """Run a series job (``params.kind`` "sizes" or "bragg") and write its four outputs."""
-    kind = spec["params"]["kind"]
+    kind = spec.params["kind"]
     draw, report, rows, summary = (_sizes if kind == "sizes" else _bragg)(spec)
-    excluded = spec["params"].get("excluded", [])
+    excluded = spec.params.get("excluded", [])
     if excluded:
         report += "\nleft out: " + "; ".join(f"{e['name']} ({e['reason']})" for e in excluded)
         summary["excluded"] = excluded
-    out, overwrite = spec["outputs"], spec["overwrite"]
+    out, overwrite = spec.outputs, spec.overwrite
     # the figure first: if drawing fails, the text outputs of an earlier run stay consistent
     with atomic_path(out["plot"], overwrite=overwrite) as tmp:
         draw(tmp)

@@ -252,7 +252,7 @@ def test_dask_cluster_gives_identical_outputs(reference, config_file, tmp_path):
         result = run_batch(reference / "bt", config, tmp_path / "out",
                            executor=Executor("dask", client=client))
     assert not result.failed
-    hosts = {r["pid"] for r in result.all()}
+    hosts = {r.pid for r in result.all()}
     assert os.getpid() not in hosts  # the jobs ran in the cluster's worker processes
     _assert_same(_outputs(tmp_path / "out"), _outputs(reference / "out"))
 
@@ -285,7 +285,7 @@ def test_local_process_pool_gives_identical_outputs(reference, config_file, tmp_
     result = run_batch(reference / "bt", config, tmp_path / "out",
                        executor=Executor("local", jobs=2, log_file=log))
     assert not result.failed
-    assert os.getpid() not in {r["pid"] for r in result.all()}
+    assert os.getpid() not in {r.pid for r in result.all()}
     assert "[pid " in log.read_text()  # the workers log to the batch's file
     _assert_same(_outputs(tmp_path / "out"), _outputs(reference / "out"))
     with pytest.raises(saxs.InputError, match="jobs must be >= 1"):
@@ -327,12 +327,11 @@ def test_without_sample_sheet_rules_classify_the_stacks(reference, tmp_path):
         {"match": "pre*", "kind": "precursor"}]}})
     result = run_batch(tmp_path / "bt", config, tmp_path / "out")
     assert not result.failed
-    kinds = {r["spec"]["name"]: r["spec"]["params"]["item"]["kind"]
-             for r in result.records["sample"]}
+    kinds = {r.spec.name: r.spec.params["item"]["kind"] for r in result.records["sample"]}
     assert sorted(kinds.values()) == ["precursor"] * 2 + ["sample"] * 4
     solvent = next(r for r in result.records["reduce"]
-                   if r["spec"]["params"]["item"]["kind"] == "solvent")["spec"]["name"]
-    assert all(r["spec"]["params"]["blank"] == solvent for r in result.records["sample"])
+                   if r.spec.params["item"]["kind"] == "solvent").spec.name
+    assert all(r.spec.params["blank"] == solvent for r in result.records["sample"])
     # the same stack reduced the same way (the subtraction differs: without a sheet the
     # solvent's displaced-volume factor is 1)
     ours = saxs.read_curve(tmp_path / "out" / "reduced" / "small_rayonix_00004_00.h5")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import saxs
-from saxs_pipelines.records import is_complete, read_record
+from saxs_pipelines.records import JobRecord, is_complete, read_record
 
 OLD = Path(__file__).parent / "data" / "before_models"
 
@@ -38,7 +38,12 @@ def test_old_job_records_read():
                         ("record_sample_cdse_n220.json", "sample"),
                         ("record_series_nucleation_temperature.json", "series")):
         record = read_record(OLD / name)
-        assert record["status"] == "ok"
-        assert record["spec"]["stage"] == stage
-        assert set(record["spec"]) >= {"stage", "name", "out", "params", "inputs", "outputs"}
-        assert not is_complete(record["spec"])  # its outputs are elsewhere: run again
+        assert record.ok
+        assert record.spec.stage == stage
+        assert record.spec.name in name
+        assert record.versions["saxs"]
+        assert set(record.spec.outputs)
+        assert set(record.spec.params)
+        assert not is_complete(record.spec)  # its outputs are elsewhere: run again
+        # written back, a record reads the same
+        assert JobRecord.from_dict(record.to_dict()) == record

@@ -57,7 +57,7 @@ def test_watch_waits_for_complete_stacks(tmp_path):
     config = load_config(yaml.safe_load(yaml.safe_dump(CONFIG)))
     thread = threading.Thread(target=watch, args=(live, config, out), kwargs={
         "interval": 0.2, "settle_s": 0.5, "idle_timeout": 6.0,
-        "on_update": lambda r: updates.append({x["spec"]["name"] for x in r.all()})})
+        "on_update": lambda r: updates.append({x.spec.name for x in r.all()})})
     thread.start()
     assert _wait_for((out / "samples" / "np0.h5").is_file)
     time.sleep(2.0)  # several polls while np1 stays incomplete
