@@ -1,11 +1,12 @@
-"""The batch's jobs. A job is a plain, JSON-able dict (a *spec*) run by :func:`run_job` in any
-process (local pool or Dask worker); it writes its outputs atomically, then its record.
+"""The batch's jobs. A job is a frozen, JSON-able :class:`~saxs_pipelines.records.JobSpec` run
+by :func:`run_job` in any process (local pool or Dask worker); it writes its outputs
+atomically, then its :class:`~saxs_pipelines.records.JobRecord`.
 
 Stages: ``reduce`` (a raw stack -> reduced curve), ``frames`` (a time-resolved stack -> one
 curve per frame, ``<name>_ave.h5``), ``sample`` (blank subtraction, Monte Carlo size
 distribution and/or Bragg peaks, per-sample card), ``kinetics`` (a time-resolved sample: species
 volume fractions vs time, rate constants, onset of growth), ``series`` (series findings,
-tables, plots). Every spec holds ``stage``, ``name``, ``out``, ``params`` (everything that
+tables, plots). A spec holds ``stage``, ``name``, ``out``, ``params`` (everything that
 shapes the result, including the effective configuration), ``inputs`` and ``outputs`` (name ->
 path), and ``overwrite`` (whether existing outputs may be replaced).
 """
