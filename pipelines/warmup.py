@@ -73,9 +73,11 @@ def start(spec: dict) -> subprocess.Popen | None:
     if not spec["kinds"] or (os.cpu_count() or 1) < 2:
         return None
     try:
+        # one thread: it compiles (one core's work); the batch keeps the threads it has
+        env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         return subprocess.Popen([sys.executable, "-m", "saxs_pipelines.warmup",
                                  json.dumps(spec)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     except OSError as exc:  # no harm: the batch compiles what it needs itself
         log.debug("compilation helper not started: %s", exc)
         return None
