@@ -47,6 +47,8 @@ and transposed into it while in the level-1 cache.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -396,11 +398,12 @@ def _store_carry(buffer, carry, m, lo, hi):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark, norm,
+def _integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark, norm,
                      use_dummy, dummy, delta_dummy, threshold, part_signal, part_variance,
                      part_lost_norm, part_lost_count, lost_any, part_counts, signal, variance,
                      lost_norm, lost_count, counts):
-    """Integrate m frames (decoded, shape (m, npix), any numeric type) into the bins.
+    """Integrate m frames (decoded, shape (m, npix), any numeric type) into the bins (the
+    kernel behind :func:`integrate_pass`).
 
     Parameters
     ----------
@@ -454,12 +457,12 @@ def integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark,
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry, n_carried,
+def _integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry, n_carried,
                          monitors, ptr, rows, coefs, dark, norm, use_dummy, dummy, delta_dummy,
                          threshold, part_signal, part_variance, part_lost_norm, part_lost_count,
                          lost_any, part_counts, signal, variance, lost_norm, lost_count, counts,
                          failed):
-    """:func:`integrate_frames` on bitshuffle-LZ4 frames decoded tile by tile in the kernel
+    """:func:`_integrate_frames` on bitshuffle-LZ4 frames decoded tile by tile in the kernel
     (:func:`saxs_kernels.bitshuffle.decode_blocks`): no decoded frame goes through memory.
 
     ``payload``, ``offsets`` (m, n_blocks), ``block_elems``: the frames as stored
@@ -531,3 +534,77 @@ def zingers_of_last(carry, ptr, dark, use_dummy, dummy, delta_dummy, mon_before,
             if excess > 0.0 and excess * excess > limit * max(expected, 1.0):
                 found[t] += 1
     return found.sum()
+
+
+# ----------------------------------------------------------------- the kernels' interface
+
+
+class PixelCorrections(NamedTuple):
+    """What every frame of a stack shares: the pixel-major matrix (:func:`pixel_major`),
+    dark and flat * polarisation * solid angle per pixel, the dummy test, the zinger threshold
+    (Poisson sigmas, <= 0: no test)."""
+
+    ptr: np.ndarray
+    rows: np.ndarray
+    coefs: np.ndarray
+    dark: np.ndarray
+    norm: np.ndarray
+    use_dummy: bool
+    dummy: float
+    delta_dummy: float
+    threshold: float
+
+
+class PassWork(NamedTuple):
+    """Per-segment work arrays for passes of up to m frames (:func:`pass_work`)."""
+
+    signal: np.ndarray
+    variance: np.ndarray
+    lost_norm: np.ndarray
+    lost_count: np.ndarray
+    lost_any: np.ndarray
+    counts: np.ndarray
+
+
+class PassSums(NamedTuple):
+    """Per frame of a pass and bin: signal, variance, normalisation and pixel count lost to
+    dummies; ``counts`` (3, m + 2): dummy, non-finite and zinger pixels per buffer frame (the
+    two carried frames first); ``failed``: frames that did not decode."""
+
+    signal: np.ndarray
+    variance: np.ndarray
+    lost_norm: np.ndarray
+    lost_count: np.ndarray
+    counts: np.ndarray
+    failed: np.ndarray
+
+
+def pass_work(m: int, n_bins: int) -> PassWork:
+    """Work arrays for passes of up to ``m`` frames into ``n_bins`` bins."""
+    parts = [np.zeros((SEGMENTS, n_bins, m)) for _ in range(4)]
+    return PassWork(*parts, np.zeros((SEGMENTS, m), dtype=bool),
+                    np.zeros((SEGMENTS, 3, m + 2), dtype=np.int64))
+
+
+def integrate_pass(frames, carry: np.ndarray, n_carried: int, monitors: np.ndarray,
+                   pixels: PixelCorrections, work: PassWork) -> PassSums:
+    """Integrate one pass of m frames: ``frames`` decoded, an (m, npix) array, or stored
+    bitshuffle-LZ4 (an object with ``decoder``, ``payload``, ``offsets``, ``block_elems``:
+    :class:`saxs.frames.CompressedFrames`), decoded tile by tile in the kernel.
+
+    ``carry`` (2, npix) holds the two frames before (``n_carried`` of them real) and is
+    replaced by the last two; ``monitors`` has m + 2 entries (the carried frames first). The
+    zinger counts are final for buffer frames 1..m (see :func:`_integrate_frames`)."""
+    compressed = hasattr(frames, "payload")
+    m = frames.offsets.shape[0] if compressed else frames.shape[0]
+    n_bins = work.signal.shape[1]
+    sums = PassSums(*(np.empty((m, n_bins)) for _ in range(4)),
+                    np.zeros((3, m + 2), dtype=np.int64), np.zeros(m, dtype=bool))
+    common = (carry, int(n_carried), np.ascontiguousarray(monitors, dtype=np.float64), *pixels,
+              *work, *sums[:5])
+    if compressed:
+        _integrate_compressed(*frames.decoder, frames.payload, frames.offsets,
+                              frames.block_elems, *common, sums.failed)
+    else:
+        _integrate_frames(np.ascontiguousarray(frames), *common)
+    return sums

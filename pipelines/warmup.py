@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 #: The kernels each kind of work needs (module, function), to see whether they are cached.
 KERNELS = {"mc": (("saxs_kernels.montecarlo", "_run_repetitions"),),
-           "per_frame": (("saxs_kernels.csr", "integrate_compressed"),
-                         ("saxs_kernels.csr", "integrate_frames")),
+           "per_frame": (("saxs_kernels.csr", "_integrate_compressed"),
+                         ("saxs_kernels.csr", "_integrate_frames")),
            "remove_frame": (("saxs_kernels.stack", "accumulate_frames"),)}
 
 

@@ -112,11 +112,9 @@ class _Pass:
     """The kernel's work arrays for passes of up to ``m`` frames, and the carried frames."""
 
     def __init__(self, m: int, n_bins: int, npix: int, dtype: np.dtype) -> None:
-        from saxs_kernels.csr import SEGMENTS  # noqa: PLC0415
+        from saxs_kernels.csr import pass_work  # noqa: PLC0415
 
-        self.parts = [np.zeros((SEGMENTS, n_bins, m)) for _ in range(4)]
-        self.lost_any = np.zeros((SEGMENTS, m), dtype=bool)
-        self.part_counts = np.zeros((SEGMENTS, 3, m + 2), dtype=np.int64)
+        self.work = pass_work(m, n_bins)
         self.carry = np.zeros((2, npix), dtype=dtype)
         self.n_carried = 0
         self.carried_monitors = np.ones(2)
@@ -126,7 +124,7 @@ def integrate_stack(frames: FrameStack, prepared: PreparedMatrix, dark: np.ndarr
                     monitors: np.ndarray, *, zinger_threshold: float | None,
                     workspace: StackWorkspace | None = None) -> FrameSums:
     """Stream ``frames`` once through the kernel: the per-frame sums of every bin."""
-    from saxs_kernels.csr import zingers_of_last  # noqa: PLC0415
+    from saxs_kernels.csr import PixelCorrections, zingers_of_last  # noqa: PLC0415
 
     n, nb = len(frames), prepared.n_bins
     npix = int(np.prod(frames.frame_shape))
@@ -139,18 +137,19 @@ def integrate_stack(frames: FrameStack, prepared: PreparedMatrix, dark: np.ndarr
     work = _Pass(m, nb, npix, frames.dtype)
     dark_flat = np.ascontiguousarray(dark, dtype=np.float64).reshape(-1)
     use_dummy = frames.dummy is not None
-    settings = (prepared.ptr, prepared.rows, prepared.coefs, dark_flat, prepared.norm,
-                use_dummy, float(frames.dummy) if use_dummy else 0.0, float(frames.delta_dummy),
-                float(zinger_threshold or 0.0))
+    pixels = PixelCorrections(prepared.ptr, prepared.rows, prepared.coefs, dark_flat,
+                              prepared.norm, use_dummy,
+                              float(frames.dummy) if use_dummy else 0.0,
+                              float(frames.delta_dummy), float(zinger_threshold or 0.0))
     chunks = compressed_chunks(frames, m, workspace) if compressed else streamed_chunks(
         frames, m, workspace)
     for positions, chunk in chunks:
-        _one_pass(frames, positions, chunk, compressed=compressed, monitors=monitors,
-                  settings=settings, work=work, sums=sums)
+        _one_pass(frames, positions, chunk if compressed else chunk.reshape(len(positions), -1),
+                  monitors=monitors, pixels=pixels, work=work, sums=sums)
     if zinger_threshold and n >= 2:
         sums.zingers[n - 1] += zingers_of_last(
-            work.carry, prepared.ptr, dark_flat, *settings[5:8], monitors[n - 2],
-            monitors[n - 1], float(zinger_threshold))
+            work.carry, prepared.ptr, dark_flat, pixels.use_dummy, pixels.dummy,
+            pixels.delta_dummy, monitors[n - 2], monitors[n - 1], float(zinger_threshold))
     bad = np.flatnonzero(sums.nonfinite)
     if bad.size:
         raise InputError(f"{frames.describe()}: frame {bad[0]} holds NaN or infinite values "
@@ -159,34 +158,25 @@ def integrate_stack(frames: FrameStack, prepared: PreparedMatrix, dark: np.ndarr
     return sums
 
 
-def _one_pass(frames: FrameStack, positions: np.ndarray, chunk, *, compressed: bool,
-              monitors: np.ndarray, settings: tuple, work: _Pass, sums: FrameSums) -> None:
-    from saxs_kernels.csr import integrate_compressed, integrate_frames  # noqa: PLC0415
+def _one_pass(frames: FrameStack, positions: np.ndarray, chunk, *, monitors: np.ndarray,
+              pixels, work: _Pass, sums: FrameSums) -> None:
+    from saxs_kernels.csr import integrate_pass  # noqa: PLC0415
 
     m = len(positions)
-    out = tuple(np.empty((m, sums.signal.shape[1])) for _ in range(4))
-    counts = np.zeros((3, m + 2), dtype=np.int64)
     mon = np.concatenate([work.carried_monitors, monitors[positions]])
-    common = (work.carry, work.n_carried, mon, *settings, *work.parts, work.lost_any,
-              work.part_counts, *out, counts)
-    if compressed:
-        failed = np.zeros(m, dtype=bool)
-        integrate_compressed(*chunk.decoder, chunk.payload, chunk.offsets, chunk.block_elems,
-                             *common, failed)
-        if failed.any():
-            raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
-                             "decompress (a corrupt bitshuffle-LZ4 block); the file is damaged")
-    else:
-        integrate_frames(np.ascontiguousarray(chunk.reshape(m, -1)), *common)
-    for array, part in zip((sums.signal, sums.variance, sums.lost_norm, sums.lost_count), out,
-                           strict=True):
-        array[positions] = part
-    sums.dummies[positions] = counts[0, 2:]
-    sums.nonfinite[positions] = counts[1, 2:]
+    part = integrate_pass(chunk, work.carry, work.n_carried, mon, pixels, work.work)
+    if part.failed.any():
+        raise InputError(f"{frames.describe()}: frame {positions[part.failed][0]} does not "
+                         "decompress (a corrupt bitshuffle-LZ4 block); the file is damaged")
+    for array, values in zip((sums.signal, sums.variance, sums.lost_norm, sums.lost_count),
+                             part[:4], strict=True):
+        array[positions] = values
+    sums.dummies[positions] = part.counts[0, 2:]
+    sums.nonfinite[positions] = part.counts[1, 2:]
     # buffer column t holds frame positions[0] - 2 + t; columns 1..m are tested
     tested = positions[0] - 2 + np.arange(1, m + 1)
     keep = tested >= 0
-    sums.zingers[tested[keep]] += counts[2, 1:m + 1][keep]
+    sums.zingers[tested[keep]] += part.counts[2, 1:m + 1][keep]
     work.carried_monitors = mon[-2:].copy()
     work.n_carried = min(2, work.n_carried + m)
 

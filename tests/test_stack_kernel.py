@@ -208,10 +208,12 @@ def _random_csr(rng, n_bins, npix, per_pixel=2):
 
 def _run_csr(frames, indptr, indices, data, dark, norm, monitors, dummy, threshold, pass_size,
              compressed=False):
+    from saxs.frames import CompressedFrames
+    from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
     from saxs_kernels.csr import (
-        SEGMENTS,
-        integrate_compressed,
-        integrate_frames,
+        PixelCorrections,
+        integrate_pass,
+        pass_work,
         pixel_major,
         zingers_of_last,
     )
@@ -221,35 +223,30 @@ def _run_csr(frames, indptr, indices, data, dark, norm, monitors, dummy, thresho
     ptr, rows, coefs = pixel_major(indptr.astype(np.int64), indices.astype(np.int64),
                                    data.astype(np.float64), npix)
     m = pass_size
-    parts = [np.zeros((SEGMENTS, nb, m)) for _ in range(4)]
-    lost_any = np.zeros((SEGMENTS, m), bool)
-    part_counts = np.zeros((SEGMENTS, 3, m + 2), np.int64)
+    work = pass_work(m, nb)
     carry = np.zeros((2, npix), frames.dtype)
     out = [np.zeros((n, nb)) for _ in range(4)]
     counts = np.zeros((3, n), np.int64)
     carried, carried_mon = 0, np.ones(2)
     use_dummy = dummy is not None
+    pixels = PixelCorrections(ptr, rows, coefs, dark, norm, use_dummy, float(dummy or 0.0), 0.5,
+                              threshold)
     for start in range(0, n, m):
         ids = np.arange(start, min(n, start + m))
         k = ids.size
-        res = [np.empty((k, nb)) for _ in range(4)]
-        c = np.zeros((3, k + 2), np.int64)
         mon = np.concatenate([carried_mon, monitors[ids]])
-        common = (carry, carried, mon, ptr, rows, coefs, dark, norm, use_dummy,
-                  float(dummy or 0.0), 0.5, threshold, *parts, lost_any, part_counts, *res, c)
         if compressed:
-            from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
-
             payload, starts, sizes = _bitshuffle_chunks(frames[ids], 512)
             offsets, bad = _block_offsets(payload, starts, sizes, npix, frames.itemsize, 512)
             assert bad == -1
-            failed = np.zeros(k, bool)
-            integrate_compressed(*BLOCK_DECODER, payload, offsets, 512, *common, failed)
-            assert not failed.any()
+            chunk = CompressedFrames(payload, offsets, 512, BLOCK_DECODER)
         else:
-            integrate_frames(np.ascontiguousarray(frames[ids]), *common)
-        for total, part in zip(out, res, strict=True):
+            chunk = frames[ids]
+        res = integrate_pass(chunk, carry, carried, mon, pixels, work)
+        assert not res.failed.any()
+        for total, part in zip(out, res[:4], strict=True):
             total[ids] = part
+        c = res.counts
         counts[:2, ids] = c[:2, 2:]
         tested = start - 2 + np.arange(1, k + 1)
         keep = tested >= 0
