@@ -285,7 +285,7 @@ def _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy, delta_dummy,
+def _accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy, delta_dummy,
                       sign, n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum,
                       frame_n):
     """Add (``sign = 1``) or remove (``sign = -1``) frames to the running sums in place.
@@ -330,15 +330,15 @@ def accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like, frame_ids,
+def _accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like, frame_ids,
                           monitors, dark, valid, use_dummy, dummy, delta_dummy, reset, n, raw_sum,
                           mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, frame_n, failed):
-    """:func:`accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the kernel.
+    """:func:`_accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the kernel.
 
     Each tile of whole blocks is decoded, four frames at a time, into a buffer of four tiles
     (:func:`saxs_kernels.bitshuffle.decode_blocks`) and added while it is in the core's cache:
     the decoded frames never go through memory. The sums are the same, bit for bit, as
-    :func:`accumulate_frames` on the decoded frames.
+    :func:`_accumulate_frames` on the decoded frames.
 
     Parameters
     ----------
@@ -392,7 +392,7 @@ def accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like,
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_sum, x2_sum,
+def _reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_sum, x2_sum,
                   x_max, k_max, rejected):
     """Remove each pixel's largest value where it is a high outlier (a zinger), in place.
 
@@ -447,7 +447,7 @@ def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, mo
 @njit(cache=True, parallel=True, nogil=True)
 def frame_data(row, valid, use_dummy, dummy, delta_dummy, no_data, data):
     """One frame as pyFAI's input: ``data`` = raw, or ``no_data`` where the pixel is statically
-    invalid or dummy in this frame (the test of :func:`accumulate_frames`). Returns whether any
+    invalid or dummy in this frame (the test of :func:`_accumulate_frames`). Returns whether any
     pixel holds data."""
     count = 0
     for i in prange(row.size):
@@ -456,3 +456,64 @@ def frame_data(row, valid, use_dummy, dummy, delta_dummy, no_data, data):
         data[i] = raw if ok else no_data
         count += ok
     return count > 0
+
+
+# ----------------------------------------------------------------- the kernels' interface
+
+
+class PixelSettings(NamedTuple):
+    """What every frame of a stack shares, per pixel: the dark counts and the static
+    validity (float64 and bool, flattened), and the dummy test of each raw value."""
+
+    dark: np.ndarray
+    valid: np.ndarray
+    use_dummy: bool
+    dummy: float
+    delta_dummy: float
+
+
+class FrameTotals(NamedTuple):
+    """Per frame of the stack: summed dark-subtracted counts and valid pixels."""
+
+    total: np.ndarray
+    pixels: np.ndarray
+
+    @classmethod
+    def zeros(cls, n_frames: int) -> FrameTotals:
+        """Totals of ``n_frames`` frames, all zero."""
+        return cls(np.zeros(n_frames), np.zeros(n_frames, np.int64))
+
+
+def add_frames(frames: np.ndarray, frame_ids: np.ndarray, monitors: np.ndarray,
+               pixels: PixelSettings, state: StackState, totals: FrameTotals, *,
+               sign: int = 1) -> None:
+    """Add (``sign`` 1) or take out (-1) decoded frames (m, P) ``frame_ids`` of the stack,
+    with their monitors, to the running sums ``state`` and the frame ``totals``, in place."""
+    _accumulate_frames(np.ascontiguousarray(frames), np.asarray(frame_ids, dtype=np.int64),
+                       np.ascontiguousarray(monitors, dtype=np.float64), *pixels, int(sign),
+                       *state, *totals)
+
+
+def add_stored(stored, like: np.ndarray, frame_ids: np.ndarray, monitors: np.ndarray,
+               pixels: PixelSettings, state: StackState, totals: FrameTotals, *,
+               reset: bool) -> np.ndarray:
+    """:func:`add_frames` for bitshuffle-LZ4 frames as stored (an object with ``decoder``,
+    ``payload``, ``offsets``, ``block_elems``: :class:`saxs.frames.CompressedFrames`), decoded
+    in the kernel; ``like``: an array of the frames' type; ``reset``: start the sums from
+    their starting values. Returns which frames did not decode."""
+    failed = np.zeros(stored.offsets.shape[0], dtype=bool)
+    _accumulate_compressed(*stored.decoder, stored.payload, stored.offsets, stored.block_elems,
+                           like, np.asarray(frame_ids, dtype=np.int64),
+                           np.ascontiguousarray(monitors, dtype=np.float64), *pixels,
+                           bool(reset), *state, *totals, failed)
+    return failed
+
+
+def reject_zingers(threshold: float, monitors: np.ndarray, dark: np.ndarray,
+                   excluded: np.ndarray, state: StackState) -> np.ndarray:
+    """Take each pixel's largest value out of ``state`` where it is a zinger (see
+    :func:`_reject_maxima`); where one was taken out."""
+    rejected = np.zeros(state.n.size, dtype=bool)
+    _reject_maxima(float(threshold), np.ascontiguousarray(monitors, dtype=np.float64), dark,
+                   excluded, *state, rejected)
+    return rejected

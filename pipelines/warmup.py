@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 KERNELS = {"mc": (("saxs_kernels.montecarlo", "_run_repetitions"),),
            "per_frame": (("saxs_kernels.csr", "_integrate_compressed"),
                          ("saxs_kernels.csr", "_integrate_frames")),
-           "remove_frame": (("saxs_kernels.stack", "accumulate_frames"),)}
+           "remove_frame": (("saxs_kernels.stack", "_accumulate_frames"),)}
 
 
 def _cached(kind: str, compressed: bool) -> bool:
@@ -131,12 +131,17 @@ def _per_frame(dtype: str, compressed: bool, folder: Path) -> None:
 
 
 def _remove_frame(dtype: str) -> None:
-    """The kernel that takes a rejected frame out of a stack's sums, on a 2 x 8 frame."""
-    from saxs_kernels.stack import accumulate_frames, new_state  # noqa: PLC0415
+    """The kernel that takes a rejected frame out of a stack's sums, on one 16-pixel frame."""
+    from saxs_kernels.stack import (  # noqa: PLC0415
+        FrameTotals,
+        PixelSettings,
+        add_frames,
+        pixel_state,
+    )
 
-    state = new_state(16, 1)
-    accumulate_frames(np.ones((1, 16), dtype=dtype), np.zeros(1, np.int64), np.ones(1),
-                      np.zeros(16), np.ones(16, dtype=bool), True, -1.0, 0.0, -1, *state)
+    add_frames(np.ones((1, 16), dtype=dtype), np.zeros(1, np.int64), np.ones(1),
+               PixelSettings(np.zeros(16), np.ones(16, dtype=bool), True, -1.0, 0.0),
+               pixel_state(16), FrameTotals.zeros(1), sign=-1)
 
 
 def main(argv: list[str]) -> int:

@@ -1,9 +1,9 @@
 """Averaging a stack of frames of one liquid, with outlier rejection at two levels.
 
-One streamed pass over the frames (:func:`saxs_kernels.stack.accumulate_frames`) collects
+One streamed pass over the frames (:func:`saxs_kernels.stack.add_frames`) collects
 per-pixel sums and per-frame totals; memory does not grow with the number of frames. Integer
 bitshuffle-LZ4 stacks (the LIMA HDF5 default) are read as stored and decoded block by block
-inside the kernel (:func:`saxs_kernels.stack.accumulate_compressed`): the decoded frames never
+inside the kernel (:func:`saxs_kernels.stack.add_stored`): the decoded frames never
 go through memory, and the sums are the same bit for bit.
 
 * Whole frames (a bubble, a beam drop): the flux-normalised total of each frame,
@@ -277,51 +277,48 @@ def check_finite(frames: FrameStack, positions: np.ndarray, data: np.ndarray,
 
 
 class _Accumulator:
-    """The kernels' arguments for one stack: its settings and the running sums (in the
-    workspace) that they update."""
+    """One stack's running sums (in the workspace) and frame totals, and the kernels that
+    update them (:mod:`saxs_kernels.stack`)."""
 
     def __init__(self, frames: FrameStack, dark: np.ndarray, valid: np.ndarray,
                  monitors: np.ndarray, workspace: StackWorkspace) -> None:
+        from saxs_kernels.stack import FrameTotals, PixelSettings  # noqa: PLC0415
+
         self.frames = frames
-        self.dark = np.ascontiguousarray(dark, dtype=np.float64).reshape(-1)
-        self.valid = np.ascontiguousarray(valid, dtype=bool).reshape(-1)
-        self.use_dummy = frames.dummy is not None
-        self.dummy = float(frames.dummy) if self.use_dummy else 0.0
+        use_dummy = frames.dummy is not None
+        self.pixels = PixelSettings(
+            np.ascontiguousarray(dark, dtype=np.float64).reshape(-1),
+            np.ascontiguousarray(valid, dtype=bool).reshape(-1), use_dummy,
+            float(frames.dummy) if use_dummy else 0.0, float(frames.delta_dummy))
         self.monitors = np.asarray(monitors, dtype=np.float64)
         self.workspace = workspace
-        self.state = workspace.state  # a StackState, passed to the kernels as *state
-        self.frame_sum = np.zeros(len(frames))
-        self.frame_n = np.zeros(len(frames), np.int64)
+        self.state = workspace.state
+        self.totals = FrameTotals.zeros(len(frames))
 
     def add(self, positions: np.ndarray, data: np.ndarray, sign: int = 1) -> None:
         """Add (sign 1) or take out (sign -1) decoded frames ``positions``."""
-        from saxs_kernels.stack import accumulate_frames  # noqa: PLC0415
+        from saxs_kernels.stack import add_frames  # noqa: PLC0415
 
-        accumulate_frames(np.ascontiguousarray(data.reshape(len(positions), -1)),
-                          positions.astype(np.int64), self.monitors[positions], self.dark,
-                          self.valid, self.use_dummy, self.dummy, self.frames.delta_dummy,
-                          sign, *self.state, self.frame_sum, self.frame_n)
+        add_frames(data.reshape(len(positions), -1), positions, self.monitors[positions],
+                   self.pixels, self.state, self.totals, sign=sign)
 
     def stream(self, chunk_size: int) -> None:
         """Every frame once: decoded in the kernel (bitshuffle-LZ4), else read in chunks."""
-        from saxs_kernels.stack import accumulate_compressed  # noqa: PLC0415
+        from saxs_kernels.stack import add_stored  # noqa: PLC0415
 
         frames, workspace = self.frames, self.workspace
         if not (decodes_in_kernel(frames) and len(frames)):
             workspace.reset()
             for positions, data in streamed_chunks(frames, chunk_size, workspace):
-                check_finite(frames, positions, data, self.valid.reshape(frames.frame_shape))
+                check_finite(frames, positions, data,
+                             self.pixels.valid.reshape(frames.frame_shape))
                 self.add(positions, data)
             return
         like = np.empty(0, dtype=frames.dtype)
         for k, (positions, stored) in enumerate(compressed_chunks(frames, chunk_size,
                                                                   workspace)):
-            failed = np.zeros(len(positions), dtype=bool)
-            accumulate_compressed(*stored.decoder, stored.payload, stored.offsets,
-                                  stored.block_elems, like, positions.astype(np.int64),
-                                  self.monitors[positions], self.dark, self.valid,
-                                  self.use_dummy, self.dummy, frames.delta_dummy, k == 0,
-                                  *self.state, self.frame_sum, self.frame_n, failed)
+            failed = add_stored(stored, like, positions, self.monitors[positions], self.pixels,
+                                self.state, self.totals, reset=k == 0)
             if failed.any():
                 raise InputError(f"{frames.describe()}: frame {positions[failed][0]} does not "
                                  "decompress (a corrupt bitshuffle-LZ4 block); the file is "
@@ -338,18 +335,16 @@ class _Accumulator:
             log.info("%s: frame %d dropped: %s (%.6g vs median %.6g)", frames.describe(),
                      d.frame, d.reason, d.value, d.median)
             accepted[d.frame] = False
-            if self.frame_n[d.frame]:
+            if self.totals.pixels[d.frame]:
                 self.add(np.array([d.frame]), frames[[d.frame]], -1)
         return accepted
 
     def reject_zingers(self, threshold: float, accepted: np.ndarray) -> int:
         """Take each pixel's largest value out where it is a zinger; how many pixels."""
-        from saxs_kernels.stack import reject_maxima  # noqa: PLC0415
+        from saxs_kernels.stack import reject_zingers  # noqa: PLC0415
 
-        rejected = np.zeros(self.valid.size, dtype=bool)
-        reject_maxima(float(threshold), self.monitors, self.dark, ~accepted, *self.state,
-                      rejected)
-        return int(rejected.sum())
+        return int(reject_zingers(threshold, self.monitors, self.pixels.dark, ~accepted,
+                                  self.state).sum())
 
 
 def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
@@ -376,7 +371,8 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                                    min(chunk_size, len(frames)))
     acc = _Accumulator(frames, dark, valid, monitors, workspace)
     acc.stream(min(chunk_size, workspace.chunk_size))
-    decisions = _decide_frames(acc.monitors, acc.frame_sum, acc.frame_n, frames.monitor_i0,
+    decisions = _decide_frames(acc.monitors, acc.totals.total, acc.totals.pixels,
+                               frames.monitor_i0,
                                threshold=frame_threshold,
                                transmission_floor=transmission_floor) if reject_frames else []
     accepted = acc.drop(decisions)
@@ -388,5 +384,5 @@ def accumulate_stack(frames: FrameStack, dark: np.ndarray, valid: np.ndarray, *,
                          "mask, the Dummy value and the frames")
     return StackSums(n=state.n, raw_sum=state.raw_sum, mon_sum=state.mon_sum,
                      x_sum=state.x_sum, x2_sum=state.x2_sum,
-                     monitors=acc.monitors, frame_totals=acc.frame_sum,
+                     monitors=acc.monitors, frame_totals=acc.totals.total,
                      dropped=tuple(decisions), zingers=zingers, accepted=accepted)

@@ -5,9 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saxs_kernels.stack import accumulate_frames, new_state, reject_maxima
+from saxs_kernels.stack import (
+    FrameTotals,
+    PixelSettings,
+    StackState,
+    add_frames,
+    add_stored,
+    new_state,
+    reject_zingers,
+)
 from tests import naive
 
+
+def _add(frames, ids, monitors, dark, valid, use_dummy, dummy, delta_dummy, sign, state):
+    """:func:`add_frames` on the nine arrays of :func:`new_state` (updated in place)."""
+    add_frames(frames, ids, monitors, PixelSettings(dark, valid, use_dummy, dummy, delta_dummy),
+               StackState(*state[:7]), FrameTotals(*state[7:9]), sign=sign)
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.float32, np.float64])
 def test_accumulate_matches_naive(dtype):
@@ -23,7 +36,7 @@ def test_accumulate_matches_naive(dtype):
     # two chunks, like the streamed pass
     for sl in (slice(0, 4), slice(4, 7)):
         ids = np.arange(nframes)[sl]
-        accumulate_frames(frames[sl], ids, monitors[sl], dark, valid, True, dummy, 0.1, 1, *state)
+        _add(frames[sl], ids, monitors[sl], dark, valid, True, dummy, 0.1, 1, state)
     expected = naive.accumulate_frames(frames, monitors, dark, valid, dummy, 0.1)
     for got, want in zip(state, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -35,9 +48,8 @@ def test_removing_a_frame_equals_never_adding_it():
     monitors = rng.uniform(1, 2, 5)
     dark, valid = np.ones(50), np.ones(50, bool)
     state = new_state(50, 5)
-    accumulate_frames(frames, np.arange(5), monitors, dark, valid, False, 0.0, 0.0, 1, *state)
-    accumulate_frames(frames[[3]], np.array([3]), monitors[[3]], dark, valid, False, 0.0, 0.0,
-                      -1, *state)
+    _add(frames, np.arange(5), monitors, dark, valid, False, 0.0, 0.0, 1, state)
+    _add(frames[[3]], np.array([3]), monitors[[3]], dark, valid, False, 0.0, 0.0, -1, state)
     keep = [0, 1, 2, 4]
     want = naive.accumulate_frames(frames[keep], monitors[keep], dark, valid, None, 0.0)
     for got, ref in zip(state[:5], want[:5], strict=True):
@@ -54,11 +66,11 @@ def test_reject_maxima_matches_naive_and_removes_zingers():
     monitors = rng.uniform(0.95, 1.05, nframes)
     dark, valid = np.full(npix, 2.0), np.ones(npix, bool)
     state = new_state(npix, nframes)
-    accumulate_frames(frames, np.arange(nframes), monitors, dark, valid, False, 0.0, 0.0, 1, *state)
+    _add(frames, np.arange(nframes), monitors, dark, valid, False, 0.0, 0.0, 1, state)
     n, _, _, x_sum, _, x_max, k_max = (s.copy() for s in state[:7])
     want = naive.reject_maxima(8.0, monitors, dark, n, x_sum, x_max, k_max)
-    rejected = np.zeros(npix, bool)
-    reject_maxima(8.0, monitors, dark, np.zeros(nframes, bool), *state[:7], rejected)
+    rejected = reject_zingers(8.0, monitors, dark, np.zeros(nframes, bool),
+                              StackState(*state[:7]))
     np.testing.assert_array_equal(rejected, want)
     assert set(np.flatnonzero(rejected)) == set(zinger_pixels)
     clean = frames.copy()
@@ -87,8 +99,8 @@ def test_results_do_not_depend_on_thread_count_or_chunking(dtype):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         state = new_state(40000, 9)
         for sl in chunks:
-            accumulate_frames(frames[sl], np.arange(9)[sl], monitors[sl], dark, valid, True,
-                              9999.0, 0.5, 1, *state)
+            _add(frames[sl], np.arange(9)[sl], monitors[sl], dark, valid, True, 9999.0, 0.5, 1,
+                 state)
         results.append(state)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert results[0][0][5] == 8  # the dummy was left out
@@ -130,8 +142,8 @@ def _block_offsets(payload, starts, sizes, npix, itemsize, block_elems):
     (np.uint32, 5, 8),          # no compressed block at all
 ])
 def test_compressed_accumulation_equals_decoded_frames(dtype, npix, block_elems):
+    from saxs.frames import CompressedFrames
     from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
-    from saxs_kernels.stack import accumulate_compressed
 
     assert BLOCK_DECODER is not None, "bitshuffle's block functions must be exported"
     rng = np.random.default_rng(12)
@@ -144,25 +156,24 @@ def test_compressed_accumulation_equals_decoded_frames(dtype, npix, block_elems)
     offsets, bad = _block_offsets(payload, starts, sizes, npix, frames.itemsize, block_elems)
     assert bad == -1
     want = new_state(npix, nframes)
-    accumulate_frames(frames, np.arange(nframes), monitors, dark, valid, True, 7.0, 0.1, 1,
-                      *want)
+    _add(frames, np.arange(nframes), monitors, dark, valid, True, 7.0, 0.1, 1, want)
     got = new_state(npix, nframes)
     for array in got[:7]:  # garbage: the first chunk must start the sums afresh
         array[...] = 3
-    failed = np.zeros(nframes, dtype=bool)
+    pixels = PixelSettings(dark, valid, True, 7.0, 0.1)
     for k, sl in enumerate((slice(0, 3), slice(3, 7))):
-        accumulate_compressed(*BLOCK_DECODER, payload, offsets[sl], block_elems,
-                              np.empty(0, dtype), np.arange(nframes)[sl], monitors[sl], dark,
-                              valid, True, 7.0, 0.1, k == 0, *got[:9], failed[sl])
-    assert not failed.any()
+        stored = CompressedFrames(payload, offsets[sl], block_elems, BLOCK_DECODER)
+        failed = add_stored(stored, np.empty(0, dtype), np.arange(nframes)[sl], monitors[sl],
+                            pixels, StackState(*got[:7]), FrameTotals(*got[7:9]), reset=k == 0)
+        assert not failed.any()
     for a, b in zip(want, got, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_damaged_compressed_frames_are_found():
+    from saxs.frames import CompressedFrames
     from saxs_kernels.bitshuffle import HEADER_BYTES
     from saxs_kernels.bitshuffle_lib import BLOCK_DECODER
-    from saxs_kernels.stack import accumulate_compressed
 
     rng = np.random.default_rng(13)
     npix, block = 5000, 1024
@@ -180,10 +191,11 @@ def test_damaged_compressed_frames_are_found():
     first_block = starts[2] + HEADER_BYTES
     assert offsets[2, 0] == first_block
     payload[first_block + 4:offsets[2, 1]] = 0xFF
-    failed = np.zeros(3, dtype=bool)
-    accumulate_compressed(*BLOCK_DECODER, payload, offsets, block, np.empty(0, np.uint32),
-                          np.arange(3), np.ones(3), np.zeros(npix), np.ones(npix, bool), False,
-                          0.0, 0.0, True, *new_state(npix, 3), failed)
+    state = new_state(npix, 3)
+    failed = add_stored(CompressedFrames(payload, offsets, block, BLOCK_DECODER),
+                        np.empty(0, np.uint32), np.arange(3), np.ones(3),
+                        PixelSettings(np.zeros(npix), np.ones(npix, bool), False, 0.0, 0.0),
+                        StackState(*state[:7]), FrameTotals(*state[7:9]), reset=True)
     np.testing.assert_array_equal(failed, [False, False, True])
 
 
