@@ -172,8 +172,9 @@ def _findings(result) -> list[str]:
     return lines
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """``saxs demo``: simulate the shipped beamtime, process it, print the findings."""
+def cmd_demo(args: argparse.Namespace, config: dict[str, Any] | None = None) -> int:
+    """``saxs demo``: simulate the shipped beamtime, process it, print the findings (with
+    ``config``, the configuration already read from ``args``)."""
     from saxs.errors import InputError  # noqa: PLC0415
     from saxs.simulate import load_scenario, write_beamtime  # noqa: PLC0415
     from saxs_pipelines.batch import run_batch  # noqa: PLC0415
@@ -185,7 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if root.exists() and any(root.iterdir()) and not args.overwrite:
         raise InputError(f"{root}: exists and is not empty; pass --overwrite to redo the demo "
                          "there or -o to choose another folder")
-    config = _config(args)
+    config = config if config is not None else _config(args)
     print(f"simulating the shipped beamtime ({DEMO_SCENARIO.name}) into {root / 'beamtime'}")
     files = write_beamtime(load_scenario(DEMO_SCENARIO), root / "beamtime",
                            overwrite=args.overwrite)

@@ -50,10 +50,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not KINETICS_SCENARIO.is_file():
         raise InputError(f"{KINETICS_SCENARIO}: the shipped scenario is missing; run saxs demo "
                          "from a source checkout (pip install -e .)")
-    helper = _compile_ahead(_config(args))
+    config = _config(args)
+    helper = _compile_ahead(config)
     try:
-        code = beamtime_demo(args)
-        kinetic = _kinetics_demo(Path(args.output) / "stopped_flow", _config(args),
+        code = beamtime_demo(args, config)
+        kinetic = _kinetics_demo(Path(args.output) / "stopped_flow", config,
                                  overwrite=args.overwrite, quiet=args.quiet)
     finally:
         from saxs_pipelines.warmup import stop  # noqa: PLC0415

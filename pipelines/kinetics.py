@@ -79,21 +79,17 @@ def mapper(jobs: int | None, scheduler: str | None) -> Iterator[Callable]:
     yield map
 
 
-def _mc_config(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> tuple[object, str, int]:
+    """The Monte Carlo settings, the rate model and the frame binning: the options, else the
+    config's ``mc`` and ``kinetics`` sections (the file read once)."""
     from saxs_pipelines.config import load_config, mc_config  # noqa: PLC0415
 
     settings = load_config(args.config)
     radius = (args.rmin, args.rmax) if args.rmin is not None else None
-    return mc_config(settings["mc"], {"n_rep": args.nrep, "n_contrib": args.ncontrib,
-                                      "seed": args.seed, "radius_range_nm": radius})
-
-
-def _kinetics_settings(args: argparse.Namespace) -> tuple[str, int]:
-    """The rate model and frame binning: the options, else the config's ``kinetics``."""
-    from saxs_pipelines.config import load_config  # noqa: PLC0415
-
-    section = load_config(args.config)["kinetics"]
-    return (args.model if args.model is not None else section["model"],
+    config = mc_config(settings["mc"], {"n_rep": args.nrep, "n_contrib": args.ncontrib,
+                                        "seed": args.seed, "radius_range_nm": radius})
+    section = settings["kinetics"]
+    return (config, args.model if args.model is not None else section["model"],
             args.bin_frames if args.bin_frames is not None else section["bin_frames"])
 
 
@@ -132,8 +128,7 @@ def cmd_kinetics(args: argparse.Namespace) -> int:
     from saxs_pipelines.kinetics_plot import plot_kinetics  # noqa: PLC0415
 
     table, png = _outputs(args)
-    config = _mc_config(args)
-    model, bin_frames = _kinetics_settings(args)
+    config, model, bin_frames = _settings(args)
     result = run_kinetics(args.frames, blank=args.blank, empty_cell=args.empty_cell,
                           solvent_volume_fraction=args.solvent_volume_fraction, config=config,
                           model=model, bin_frames=bin_frames, sector=args.sector,

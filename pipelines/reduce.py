@@ -50,8 +50,7 @@ def reducer_settings(args: argparse.Namespace) -> dict:
     method = args.method if args.method is not None else section.get("method")
     if method is not None:
         try:
-            settings["method"] = check_method(method.split(",") if isinstance(method, str)
-                                              else method)
+            settings["method"] = check_method(method)
         except InputError:
             raise InputError(f"--method {method!r}: give SPLIT (no, bbox, full) or "
                              "SPLIT,ALGO,IMPL, e.g. bbox,csr,cython") from None

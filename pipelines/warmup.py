@@ -147,12 +147,14 @@ def _remove_frame(dtype: str) -> None:
 def main(argv: list[str]) -> int:
     """Compile what the spec asks for, in the order the batch needs it."""
     spec = json.loads(argv[0])
-    work = {"mc": lambda: _monte_carlo(spec["mc"]),
-            "per_frame": lambda: _per_frame(spec["dtype"], spec["compressed"], Path(tmp)),
-            "remove_frame": lambda: _remove_frame(spec["dtype"])}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in spec["kinds"]:
-            work[kind]()
+            if kind == "mc":
+                _monte_carlo(spec["mc"])
+            elif kind == "per_frame":
+                _per_frame(spec["dtype"], spec["compressed"], Path(tmp))
+            else:
+                _remove_frame(spec["dtype"])
     return 0
 
 

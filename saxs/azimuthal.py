@@ -60,9 +60,9 @@ IMPLEMENTATIONS = ("cython", "python")
 
 
 def check_method(method) -> tuple[str, str, str]:
-    """A pyFAI method (pixel splitting, algorithm, implementation), checked; a split alone
-    means (split, "csr", "cython")."""
-    parts = tuple(str(p).strip().lower() for p in ((method,) if isinstance(method, str)
+    """A pyFAI method (pixel splitting, algorithm, implementation) as a sequence or as text
+    "split,algo,impl", checked; a split alone means (split, "csr", "cython")."""
+    parts = tuple(str(p).strip().lower() for p in (method.split(",") if isinstance(method, str)
                                                     else method))
     if len(parts) == 1:
         parts = (*parts, "csr", "cython")

@@ -36,16 +36,6 @@ def jsonable(value: Any) -> Any:
         return jsonable(to_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return fields_dict(value)
-    return _jsonable(value)
-
-
-def fields_dict(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A dataclass's fields (but ``skip``) as JSON-ready values (:func:`jsonable`)."""
-    return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-            if f.name not in skip}
-
-
-def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -55,6 +45,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def fields_dict(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dataclass's fields (but ``skip``) as JSON-ready values (:func:`jsonable`)."""
+    return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if f.name not in skip}
 
 
 class FrozenMapping(Mapping[str, Any]):
@@ -86,7 +82,7 @@ class FrozenMapping(Mapping[str, Any]):
 
 def frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """A read-only copy of ``values`` with numpy scalars made plain (JSON-ready)."""
-    return FrozenMapping({str(k): _jsonable(v) for k, v in dict(values or {}).items()})
+    return FrozenMapping({str(k): jsonable(v) for k, v in dict(values or {}).items()})
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,13 @@ import numpy as np
 import pytest
 import yaml
 
-import saxs
-from saxs.io.lima import write_lima
 from saxs.simulate import write_beamtime
 from saxs.simulate.scenario import scenario_from_dict
 from saxs_pipelines.beamtime import discover
 from saxs_pipelines.cli import main
 from saxs_pipelines.config import DEFAULTS, load_config
 from saxs_pipelines.watch import watch
-from tests.test_watch import _wait_for
+from tests.test_watch import _wait_for, arrive
 
 SCENARIO = Path(__file__).resolve().parents[1] / "data_samples" / "stopped_flow.yaml"
 CONFIG = {"reduce": {"npt": 200}, "mc": {"n_rep": 6, "seed": 2}}
@@ -222,19 +220,10 @@ def test_watch_follows_a_kinetic_stack_once_complete(beamtime, tmp_path):
     shutil.copytree(beamtime.root / "calib", live / "calib")
     shutil.copy(beamtime.sample_sheet, live / "samples.csv")
 
-    def arrive(name):
-        raw = beamtime.raw[name]
-        for path in (raw, saxs.io.scalers.scaler_file_for(raw)):
-            shutil.copy(path, live / "raw" / path.name)
-
-    arrive("empty_cell")
-    arrive("solvent_ode")
+    arrive(beamtime.raw["empty_cell"], live)
+    arrive(beamtime.raw["solvent_ode"], live)
     # the stopped-flow stack is being written: 5 of its 16 frames so far
-    stack = saxs.read_frames(beamtime.raw["stopped_flow"])
-    partial = live / "raw" / beamtime.raw["stopped_flow"].name
-    write_lima(partial, stack[:5], dict(stack.header), detector="rayonix")
-    scaler = saxs.io.scalers.scaler_file_for(beamtime.raw["stopped_flow"])
-    shutil.copy(scaler, live / "raw" / scaler.name)
+    arrive(beamtime.raw["stopped_flow"], live, frames=5)
     out = tmp_path / "out"
     config = load_config(yaml.safe_load(yaml.safe_dump(CONFIG)))
     thread = threading.Thread(target=watch, args=(live, config, out), kwargs={
@@ -243,7 +232,7 @@ def test_watch_follows_a_kinetic_stack_once_complete(beamtime, tmp_path):
     assert _wait_for((out / "reduced" / "solvent_ode.h5").is_file, timeout=90.0)
     time.sleep(1.5)  # several polls while the stack stays incomplete
     assert not (out / "records" / "frames" / "stopped_flow.json").exists()
-    arrive("stopped_flow")  # the acquisition finished
+    arrive(beamtime.raw["stopped_flow"], live)  # the acquisition finished
     assert _wait_for((out / "kinetics" / "stopped_flow" / "kinetics.txt").is_file,
                      timeout=90.0)
     thread.join(timeout=90)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import yaml
 
@@ -25,6 +26,20 @@ def _wait_for(predicate, timeout=60.0):
     return False
 
 
+def arrive(raw: Path, live: Path, frames: int | None = None) -> Path:
+    """Copy a stack and its scaler file into ``live/raw``; with ``frames``, only that many of
+    its frames (a stack still being written). Returns the stack's path there."""
+    target = live / "raw" / raw.name
+    if frames is None:
+        shutil.copy(raw, target)
+    else:
+        stack = saxs.read_frames(raw)
+        write_lima(target, stack[:frames], dict(stack.header), detector="rayonix")
+    scaler = saxs.io.scalers.scaler_file_for(raw)
+    shutil.copy(scaler, live / "raw" / scaler.name)
+    return target
+
+
 def _live_folder(tmp_path):
     """A simulated beamtime, and an empty live folder with its calibration and sample sheet."""
     source = tmp_path / "acquired"
@@ -39,18 +54,10 @@ def _live_folder(tmp_path):
 def test_watch_waits_for_complete_stacks(tmp_path):
     files, live = _live_folder(tmp_path)
 
-    def arrive(name):
-        for path in (files.raw[name], saxs.io.scalers.scaler_file_for(files.raw[name])):
-            shutil.copy(path, live / "raw" / path.name)
-
     for name in ("empty", "ode", "np0"):
-        arrive(name)
+        arrive(files.raw[name], live)
     # np1 is being written: 2 of its 3 frames so far (a valid file, but not complete)
-    stack = saxs.read_frames(files.raw["np1"])
-    partial = live / "raw" / files.raw["np1"].name
-    write_lima(partial, stack[:2], dict(stack.header), detector="rayonix")
-    scaler = saxs.io.scalers.scaler_file_for(files.raw["np1"])
-    shutil.copy(scaler, live / "raw" / scaler.name)
+    partial = arrive(files.raw["np1"], live, frames=2)
 
     out = tmp_path / "out"
     updates = []
@@ -62,7 +69,7 @@ def test_watch_waits_for_complete_stacks(tmp_path):
     assert _wait_for((out / "samples" / "np0.h5").is_file)
     time.sleep(2.0)  # several polls while np1 stays incomplete
     assert not (out / "records" / "reduce" / "np1.json").exists()
-    arrive("np1")  # the detector finished
+    arrive(files.raw["np1"], live)  # the detector finished
     assert _wait_for((out / "samples" / "np1.h5").is_file)
     thread.join(timeout=60)
     assert not thread.is_alive()

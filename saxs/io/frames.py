@@ -69,20 +69,15 @@ def read_frames(address: str | os.PathLike, *, poni: str | os.PathLike | None = 
         Nothing is read beyond headers and monitors until frames are asked for.
     """
     path, dataset = split_address(address)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
+    kind, (source, header, extras) = _open(path, dataset)
     overrides = dict(header_overrides or {})
-    suffix = path.suffix.lower()
-    if suffix in HDF5_SUFFIXES or dataset:
-        source, header, monitors = _open_hdf5(path, dataset, scalers, monitor_correction,
-                                              overrides)
-    elif suffix in EDF_SUFFIXES:
-        source, header, headers = edf.open_source(path)
-        header = header.merged(overrides)
-        monitors = _edf_monitors([h.merged(overrides) for h in headers])
+    header = header.merged(overrides)
+    if kind == "hdf5":
+        monitors = _hdf5_monitors(path, source, header, extras, scalers=scalers,
+                                  correction=monitor_correction)
+    elif kind == "edf":
+        monitors = _edf_monitors([h.merged(overrides) for h in extras])
     else:
-        source, header = _open_fabio(path)
-        header = header.merged(overrides)
         monitors = monitors_from_header(header)
     geometry = _geometry(header, source.frame_shape, path, poni, geometry,
                          require=require_geometry)
@@ -129,16 +124,7 @@ class ImageFile:
 def read_images(address: str | os.PathLike) -> ImageFile:
     """Read every image of a file (read-only) with its header: a plain image reader for
     calibration images (EDF, HDF5 ``file.h5::/path`` or a LIMA file, any fabio image)."""
-    path, dataset = split_address(address)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in HDF5_SUFFIXES or dataset:
-        source, header, _ = lima.open_source(path, dataset)
-    elif suffix in EDF_SUFFIXES:
-        source, header, _ = edf.open_source(path)
-    else:
-        source, header = _open_fabio(path)
+    _, (source, header, _) = _open(*split_address(address))
     images = source.read(np.arange(source.n_frames)) if source.n_frames else np.empty(
         (0, *source.frame_shape))
     return ImageFile(np.asarray(images), header, source.describe())
@@ -176,9 +162,23 @@ def _geometry(header: Header, shape: tuple[int, int], path: Path, poni, geometry
     return None
 
 
-def _open_hdf5(path: Path, dataset: str | None, scalers, correction: str, overrides: dict):
-    source, header, extras = lima.open_source(path, dataset)
-    header = header.merged(overrides)
+def _open(path: Path, dataset: str | None) -> tuple[str, tuple]:
+    """The file's kind ("hdf5", "edf", "image") and its frame source, header and what else
+    its reader gives (LIMA's extras, the EDF blocks' headers, or None)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES or dataset:
+        return "hdf5", lima.open_source(path, dataset)
+    if suffix in EDF_SUFFIXES:
+        return "edf", edf.open_source(path)
+    return "image", (*_open_fabio(path), None)
+
+
+def _hdf5_monitors(path: Path, source, header: Header, extras: dict, *, scalers,
+                   correction: str) -> Monitors:
+    """Monitors of a LIMA stack: the scaler file's, else the header's, with LIMA's exposure
+    time and frame times where those lack them."""
     monitors = monitors_from_header(header)
     scaler_path = scaler_file_for(path) if scalers == "auto" else (
         Path(scalers) if scalers is not None else None)
@@ -201,7 +201,7 @@ def _open_hdf5(path: Path, dataset: str | None, scalers, correction: str, overri
         if tof.size == source.n_frames and (tof.size == 1 or np.all(np.diff(tof) > 0)):
             monitors = Monitors(monitors.i0, monitors.i1, monitors.exposure_time_s,
                                 tof + start, monitors.origin)
-    return source, header, monitors
+    return monitors
 
 
 def _edf_monitors(headers: list[Header]) -> Monitors:
