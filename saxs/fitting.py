@@ -731,6 +731,28 @@ def _joint_parameters(params: list[lmfit.Parameters], shared: tuple[str, ...]
     return joint, names
 
 
+def _global_inputs(curves: list[Curve], models, params, shared: tuple[str, ...],
+                   initial: dict[str, float]) -> tuple[list, list]:
+    """One model and one parameter set per curve for :func:`fit_curves`, checked (the
+    shared names in every set)."""
+    if len(curves) < 1:
+        raise InputError("fit_curves: give at least one curve")
+    model_list = list(models) if isinstance(models, list | tuple) else [models] * len(curves)
+    if len(model_list) != len(curves):
+        raise InputError(f"fit_curves: {len(model_list)} models for {len(curves)} curves; "
+                         "give one model, or one per curve")
+    if params is None:
+        params = [m.make_params(**initial) for m in model_list]
+    elif len(params) != len(curves):
+        raise InputError(f"fit_curves: {len(params)} parameter sets for {len(curves)} curves")
+    for k, pars in enumerate(params):
+        missing = [name for name in shared if name not in pars]
+        if missing:
+            raise InputError(f"fit_curves: shared parameter(s) {missing} not in curve {k}'s "
+                             f"model (it has {list(pars)})")
+    return model_list, list(params)
+
+
 def fit_curves(curves: list[Curve], models: lmfit.Model | list[lmfit.Model],
                params: list[lmfit.Parameters] | None = None, *, shared: tuple[str, ...] = (),
                smearing: bool = True, smearing_rtol: float = 1e-5,
@@ -757,23 +779,8 @@ def fit_curves(curves: list[Curve], models: lmfit.Model | list[lmfit.Model],
     -------
     GlobalFitResult
     """
-    curves = list(curves)
-    if len(curves) < 1:
-        raise InputError("fit_curves: give at least one curve")
-    model_list = list(models) if isinstance(models, list | tuple) else [models] * len(curves)
-    if len(model_list) != len(curves):
-        raise InputError(f"fit_curves: {len(model_list)} models for {len(curves)} curves; "
-                         "give one model, or one per curve")
-    if params is None:
-        params = [m.make_params(**initial) for m in model_list]
-    elif len(params) != len(curves):
-        raise InputError(f"fit_curves: {len(params)} parameter sets for {len(curves)} curves")
-    shared = tuple(shared)
-    for k, pars in enumerate(params):
-        missing = [name for name in shared if name not in pars]
-        if missing:
-            raise InputError(f"fit_curves: shared parameter(s) {missing} not in curve {k}'s "
-                             f"model (it has {list(pars)})")
+    curves, shared = list(curves), tuple(shared)
+    model_list, params = _global_inputs(curves, models, params, shared, initial)
     joint, names = _joint_parameters(params, shared)
     evaluators = [_evaluator(m, c, p, smearing, smearing_rtol)
                   for m, c, p in zip(model_list, curves, params, strict=True)]
