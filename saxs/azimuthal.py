@@ -9,6 +9,11 @@ per-pixel correction arrays (q, solid angle, polarisation) and 1-D / 2-D integra
 reads pyFAI result attributes, and this module does not import :mod:`saxs.geometry` (a
 geometry is used through its attributes), so that the geometry <-> adapter arrow goes one way.
 
+The calibration (:mod:`saxs.calibration`) gets its pyFAI objects here too: the calibrant
+registry, a calibrant of given d-spacings, an integrator it moves while refining, and the
+massif ring picker (pyFAI's ``SingleGeometry``) with its geometry refinement. It drives them
+through their methods; it imports no pyFAI module itself.
+
 Units: q in 1/nm (pyFAI unit ``q_nm^-1``), azimuth (pyFAI "chi") in degrees at the edges.
 """
 
@@ -26,7 +31,10 @@ from zlib import crc32
 import numpy as np
 from pyFAI import load as _pyfai_load
 from pyFAI import units as _units
+from pyFAI import version as _pyfai_version
+from pyFAI.calibrant import CALIBRANT_FACTORY, Calibrant
 from pyFAI.detectors import Detector
+from pyFAI.goniometer import SingleGeometry
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
 from saxs.errors import InputError
@@ -383,3 +391,52 @@ def integrate2d(geometry: Geometry, data: np.ndarray, npt: int, npt_azim: int, *
                          chi_deg=np.asarray(res.azimuthal, dtype=np.float64),
                          intensity=np.asarray(res.intensity, dtype=np.float64),
                          sigma=np.asarray(res.sigma, dtype=np.float64), count=count)
+
+
+# Calibration objects ------------------------------------------------------------------------
+
+#: The version of pyFAI in use (recorded with every calibration).
+PYFAI_VERSION = str(_pyfai_version)
+#: pyFAI's geometry parameters in its order (lengths in m, angles in rad).
+GEOMETRY_PARAMETERS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3")
+
+
+def registered_calibrants() -> list[str]:
+    """Names in pyFAI's calibrant registry, as the registry spells them."""
+    return list(CALIBRANT_FACTORY.keys())
+
+
+def registered_dspacing_nm(name: str) -> list[float]:
+    """d-spacings (nm) of the registry's calibrant ``name`` (spelled as the registry does)."""
+    return [d / 10.0 for d in CALIBRANT_FACTORY(name).dspacing]
+
+
+def calibrant(dspacing_nm, wavelength_m: float) -> Calibrant:
+    """A pyFAI calibrant with these d-spacings (nm) at this wavelength (m)."""
+    return Calibrant(dspacing=[10.0 * float(d) for d in dspacing_nm], wavelength=wavelength_m)
+
+
+def movable_integrator(pixel_m: tuple[float, float], shape: tuple[int, int],
+                       wavelength_m: float) -> AzimuthalIntegrator:
+    """A pyFAI integrator for a refinement to move (``set_param`` with the six
+    :data:`GEOMETRY_PARAMETERS`): pyFAI's garbage collection on every change is off (with a
+    large heap it costs 0.03-0.1 s a change, and a refinement makes hundreds)."""
+    detector = Detector(pixel1=pixel_m[0], pixel2=pixel_m[1], max_shape=shape)
+    integrator = AzimuthalIntegrator(detector=detector, wavelength=wavelength_m)
+    integrator.auto_gc = False
+    return integrator
+
+
+def ring_picker(image: np.ndarray, mask: np.ndarray, pixel_m: tuple[float, float],
+                ring_calibrant: Calibrant, *, params: dict[str, float],
+                wavelength_m: float) -> SingleGeometry:
+    """pyFAI's massif peak picking (``SingleGeometry``) on ``image`` (masked pixels True),
+    with its geometry refinement at ``params`` (the six :data:`GEOMETRY_PARAMETERS`) and its
+    garbage collection on every parameter change off (see :func:`movable_integrator`)."""
+    detector = Detector(pixel1=pixel_m[0], pixel2=pixel_m[1], max_shape=image.shape)
+    detector.mask = mask.astype(np.int8)
+    geometry = {**{k: float(params[k]) for k in GEOMETRY_PARAMETERS}, "wavelength": wavelength_m}
+    picker = SingleGeometry("calibration", image=image, calibrant=ring_calibrant,
+                            detector=detector, geometry=geometry)
+    picker.geometry_refinement.auto_gc = False
+    return picker

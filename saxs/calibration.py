@@ -1,7 +1,7 @@
 """Geometry calibration from a calibrant frame, headless (``saxs.calibrate``).
 
-The module is pyFAI's calibration adapter (DESIGN.md §1; the only module besides
-``saxs/azimuthal.py`` that imports pyFAI): pyFAI's calibrant registry gives the d-spacings,
+pyFAI does the ring work, its objects made by ``saxs/azimuthal.py`` (the one module that
+imports pyFAI, DESIGN.md §1): pyFAI's calibrant registry gives the d-spacings,
 its ``SingleGeometry.extract_cp`` (massif peak picking in a band around each expected ring)
 finds the rings, its ``GeometryRefinement.refine3`` and ``Geometry.tth`` refine and evaluate
 distance, PONI and tilts. What pyFAI does not do headless is added:
@@ -46,14 +46,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from pyFAI import version as _pyfai_version
-from pyFAI.calibrant import CALIBRANT_FACTORY, Calibrant
-from pyFAI.detectors import Detector
-from pyFAI.goniometer import SingleGeometry
-from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from scipy import ndimage
 from scipy.optimize import least_squares
 
+from saxs import azimuthal
 from saxs.calibration_guess import RING_SIGNIFICANCE, binned, first_guess
 from saxs.calibration_input import CalibrationInput, load_input, starting_values
 from saxs.calibration_profile import SectorPoints, sector_control_points
@@ -67,7 +63,7 @@ __all__ = ["PARAMETERS", "Calibration", "RingFit", "calibrant_dspacing_nm", "cal
 log = logging.getLogger(__name__)
 
 #: geometry parameters that can be refined, in pyFAI's order
-PARAMETERS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3")
+PARAMETERS = azimuthal.GEOMETRY_PARAMETERS
 #: names used in :class:`Calibration` for each pyFAI parameter
 _FIELD = {"dist": "distance_m", "poni1": "poni1_m", "poni2": "poni2_m", "rot1": "rot1_rad",
           "rot2": "rot2_rad", "rot3": "rot3_rad"}
@@ -95,11 +91,11 @@ _SCALE = {"dist": 1e-3, "poni1": 1e-5, "poni2": 1e-5, "rot1": 1e-4, "rot2": 1e-4
 # calibrants --------------------------------------------------------------------------------
 def known_calibrants() -> list[str]:
     """Names of pyFAI's registered calibrants."""
-    return sorted(CALIBRANT_FACTORY.keys(), key=str.lower)
+    return sorted(azimuthal.registered_calibrants(), key=str.lower)
 
 
 def _registry_name(name: str) -> str:
-    lookup = {k.lower(): k for k in CALIBRANT_FACTORY.keys()}  # noqa: SIM118 (not iterable)
+    lookup = {k.lower(): k for k in azimuthal.registered_calibrants()}
     key = lookup.get(str(name).strip().lower())
     if key is None:
         raise InputError(f"calibrant {name!r} is not known; known calibrants: "
@@ -109,8 +105,8 @@ def _registry_name(name: str) -> str:
 
 def calibrant_dspacing_nm(name: str) -> tuple[float, ...]:
     """d-spacings (nm, decreasing, unique) of a calibrant in pyFAI's registry."""
-    cal = CALIBRANT_FACTORY(_registry_name(name))
-    return tuple(sorted({round(d / 10.0, 12) for d in cal.dspacing}, reverse=True))
+    values = azimuthal.registered_dspacing_nm(_registry_name(name))
+    return tuple(sorted({round(d, 12) for d in values}, reverse=True))
 
 
 def split_calibrant_names(calibrant: str | Sequence[str]) -> list[str]:
@@ -138,10 +134,6 @@ def _dspacings(calibrant: str | Sequence[str] | None,
     return "+".join(registry), tuple(sorted(values, reverse=True))
 
 
-def _pyfai_calibrant(dspacing_nm: Sequence[float], wavelength_m: float) -> Calibrant:
-    return Calibrant(dspacing=[10.0 * d for d in dspacing_nm], wavelength=wavelength_m)
-
-
 def _two_theta(dspacing_nm: Sequence[float], wavelength_m: float) -> np.ndarray:
     """2theta (rad) of each d-spacing; NaN where lambda / 2d > 1."""
     s = wavelength_m * 1e9 / (2.0 * np.asarray(dspacing_nm))
@@ -164,7 +156,7 @@ class _Problem:
     max_rings: int
     pts_per_deg: float
     seed: int
-    _integrators: dict[int, AzimuthalIntegrator] = field(default_factory=dict, repr=False)
+    _integrators: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def free(self) -> list[str]:
@@ -174,18 +166,14 @@ class _Problem:
     def shape(self) -> tuple[int, int]:
         return self.inp.image.shape
 
-    def calibrant(self) -> Calibrant:
-        return Calibrant(dspacing=[10.0 * d for d in self.dspacings], wavelength=self.wavelength_m)
+    def calibrant(self):
+        return azimuthal.calibrant(self.dspacings, self.wavelength_m)
 
-    def integrator(self, params: dict[str, float]) -> AzimuthalIntegrator:
-        """pyFAI's integrator at ``params`` (one object, moved: a new one, or pyFAI's
-        default garbage collection on every change, costs 0.03-0.1 s each time)."""
+    def integrator(self, params: dict[str, float]):
+        """pyFAI's integrator at ``params`` (one object, moved: a new one costs 0.03-0.1 s)."""
         ai = self._integrators.get(1)
         if ai is None:
-            detector = Detector(pixel1=self.pixel[0], pixel2=self.pixel[1],
-                                max_shape=self.shape)
-            ai = AzimuthalIntegrator(detector=detector, wavelength=self.wavelength_m)
-            ai.auto_gc = False
+            ai = azimuthal.movable_integrator(self.pixel, self.shape, self.wavelength_m)
             self._integrators[1] = ai
         ai.set_param([float(params[k]) for k in PARAMETERS])
         return ai
@@ -387,9 +375,7 @@ class _Coarse:
     image: np.ndarray
     mask: np.ndarray
     climb: np.ndarray
-    detector: Detector
-    calibrant: Calibrant
-    sg: SingleGeometry | None = None
+    sg: Any = None
 
     @classmethod
     def build(cls, problem: _Problem, factor: int | None = None) -> _Coarse:
@@ -399,24 +385,16 @@ class _Coarse:
             image, mask = binned(problem.inp.image, problem.inp.mask, factor)
         else:
             image, mask = problem.inp.image, problem.inp.mask
-        detector = Detector(pixel1=problem.pixel[0] * factor, pixel2=problem.pixel[1] * factor,
-                            max_shape=image.shape)
-        detector.mask = mask.astype(np.int8)
-        return cls(problem, factor, image, mask, ring_image(image, mask), detector,
-                   problem.calibrant())
+        return cls(problem, factor, image, mask, ring_image(image, mask))
 
-    def single_geometry(self, params: dict[str, float]) -> SingleGeometry:
-        """pyFAI's SingleGeometry at ``params`` (one object for all passes: its massif is
-        built once)."""
+    def single_geometry(self, params: dict[str, float]):
+        """pyFAI's ring picker (SingleGeometry) at ``params`` (one object for all passes:
+        its massif is built once)."""
         if self.sg is None:
-            geometry = {**{k: float(params[k]) for k in PARAMETERS},
-                        "wavelength": self.problem.wavelength_m}
-            self.sg = SingleGeometry("calibration", image=self.climb, calibrant=self.calibrant,
-                                     detector=self.detector, geometry=geometry)
-            # pyFAI runs the garbage collector on every parameter change unless told not
-            # to: with a large heap that is 0.03-0.1 s a time, and the refinement changes
-            # them hundreds of times
-            self.sg.geometry_refinement.auto_gc = False
+            pixel = (self.problem.pixel[0] * self.factor, self.problem.pixel[1] * self.factor)
+            self.sg = azimuthal.ring_picker(self.climb, self.mask, pixel,
+                                            self.problem.calibrant(), params=params,
+                                            wavelength_m=self.problem.wavelength_m)
         self.sg.geometry_refinement.set_param([float(params[k]) for k in PARAMETERS])
         return self.sg
 
@@ -486,7 +464,7 @@ def _visible_rings(x: np.ndarray, y: np.ndarray, e: np.ndarray, tth: np.ndarray,
     return seen
 
 
-def _extract(sg: SingleGeometry, rings: list[int], pts_per_deg: float, seed: int) -> np.ndarray:
+def _extract(sg, rings: list[int], pts_per_deg: float, seed: int) -> np.ndarray:
     with _NumpySeed(seed):
         sg.extract_cp(max_rings=max(rings) + 1, pts_per_deg=pts_per_deg)
     data = sg.geometry_refinement.data
@@ -851,4 +829,4 @@ def _result(problem: _Problem, fit: _Fit, guess_info: dict[str, Any]) -> Calibra
         profile_intensity=y, image=image, mask=problem.inp.mask, source=problem.inp.source,
         mask_source=problem.inp.mask_source, initial_guess=guess_info,
         correlation=correlation, notes=fit.notes, uncertainty_method=method,
-        pyfai_version=_pyfai_version)
+        pyfai_version=azimuthal.PYFAI_VERSION)
