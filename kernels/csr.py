@@ -425,7 +425,7 @@ def _integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark
     counts : (3, m + 2) int64 output
         Per buffer frame (carried frames first): dummy, non-finite and zinger pixels. The
         zinger row is final for buffer frames 1..m (frame m - 1 of this batch is tested with
-        the next batch, or by :func:`zingers_of_last`).
+        the next batch, or by :func:`last_frame_zingers`).
     """
     m, npix = frames.shape
     n_tiles = (npix + TILE - 1) // TILE
@@ -511,8 +511,8 @@ def _integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry
 
 
 @njit(cache=True, nogil=True)
-def zingers_of_last(carry, ptr, dark, use_dummy, dummy, delta_dummy, mon_before, mon_last,
-                    threshold):
+def _zingers_of_last(carry, ptr, dark, use_dummy, dummy, delta_dummy, mon_before, mon_last,
+                     threshold):
     """Zinger pixels of the last frame of a stack (``carry[1]``), against the frame before it
     (``carry[0]``) only (serial: one frame, once per stack)."""
     npix = carry.shape[1]
@@ -608,3 +608,15 @@ def integrate_pass(frames, carry: np.ndarray, n_carried: int, monitors: np.ndarr
     else:
         _integrate_frames(np.ascontiguousarray(frames), *common)
     return sums
+
+
+def last_frame_zingers(carry: np.ndarray, monitors: tuple[float, float],
+                       pixels: PixelCorrections) -> int:
+    """Zinger pixels of a stack's last frame (``carry[1]``, left by the last
+    :func:`integrate_pass`) against the frame before it (``carry[0]``); ``monitors``: theirs
+    (before, last). 0 when ``pixels`` sets no zinger test."""
+    if pixels.threshold <= 0:
+        return 0
+    return int(_zingers_of_last(carry, pixels.ptr, pixels.dark, pixels.use_dummy, pixels.dummy,
+                                pixels.delta_dummy, float(monitors[0]), float(monitors[1]),
+                                float(pixels.threshold)))

@@ -420,8 +420,8 @@ def _reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_s
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total,
-                       no_data, data, dark_sum, flat_eff, var_frames):
+def _integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total,
+                        no_data, data, dark_sum, flat_eff, var_frames):
     """Per-pixel pyFAI inputs of the summed stack, in one pass (outputs filled in place).
 
     data = raw_sum, or ``no_data`` where no frame contributed or the pixel is statically invalid
@@ -442,20 +442,6 @@ def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, mo
         if count >= 2:
             spread = max((x2_sum[i] - x_sum[i] * x_sum[i] / count) / (count - 1), 0.0)
         var_frames[i] = mon_sum[i] * mon_sum[i] * spread / max(count, 1)
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def frame_data(row, valid, use_dummy, dummy, delta_dummy, no_data, data):
-    """One frame as pyFAI's input: ``data`` = raw, or ``no_data`` where the pixel is statically
-    invalid or dummy in this frame (the test of :func:`_accumulate_frames`). Returns whether any
-    pixel holds data."""
-    count = 0
-    for i in prange(row.size):
-        raw = float(row[i])
-        ok = valid[i] and not (use_dummy and abs(raw - dummy) <= delta_dummy)
-        data[i] = raw if ok else no_data
-        count += ok
-    return count > 0
 
 
 # ----------------------------------------------------------------- the kernels' interface
@@ -517,3 +503,27 @@ def reject_zingers(threshold: float, monitors: np.ndarray, dark: np.ndarray,
     _reject_maxima(float(threshold), np.ascontiguousarray(monitors, dtype=np.float64), dark,
                    excluded, *state, rejected)
     return rejected
+
+
+class IntegrationInputs(NamedTuple):
+    """pyFAI's per-pixel inputs of a summed stack (flattened, float32 or float64), filled by
+    :func:`integration_inputs`: the summed raw counts (``no_data`` where no frame contributed
+    or the pixel is statically invalid), the summed dark, the effective flat and the
+    frame-to-frame variance of the sum."""
+
+    data: np.ndarray
+    dark_sum: np.ndarray
+    flat: np.ndarray
+    var_frames: np.ndarray
+
+
+def integration_inputs(sums, dark: np.ndarray, flat: np.ndarray, valid: np.ndarray, *,
+                       monitor_total: float, no_data: float,
+                       out: IntegrationInputs) -> IntegrationInputs:
+    """Fill ``out`` from the running ``sums`` (anything with the per-pixel ``n``, ``raw_sum``,
+    ``mon_sum``, ``x_sum``, ``x2_sum`` of :class:`StackState`), the per-pixel ``dark``,
+    ``flat`` and static validity (all flattened) and the accepted frames' summed monitor (see
+    :func:`_integration_arrays`); returns ``out``."""
+    _integration_arrays(sums.n, sums.raw_sum, sums.mon_sum, sums.x_sum, sums.x2_sum, dark, flat,
+                        valid, float(monitor_total), float(no_data), *out)
+    return out

@@ -124,7 +124,7 @@ def integrate_stack(frames: FrameStack, prepared: PreparedMatrix, dark: np.ndarr
                     monitors: np.ndarray, *, zinger_threshold: float | None,
                     workspace: StackWorkspace | None = None) -> FrameSums:
     """Stream ``frames`` once through the kernel: the per-frame sums of every bin."""
-    from saxs_kernels.csr import PixelCorrections, zingers_of_last  # noqa: PLC0415
+    from saxs_kernels.csr import PixelCorrections, last_frame_zingers  # noqa: PLC0415
 
     n, nb = len(frames), prepared.n_bins
     npix = int(np.prod(frames.frame_shape))
@@ -147,9 +147,8 @@ def integrate_stack(frames: FrameStack, prepared: PreparedMatrix, dark: np.ndarr
         _one_pass(frames, positions, chunk if compressed else chunk.reshape(len(positions), -1),
                   monitors=monitors, pixels=pixels, work=work, sums=sums)
     if zinger_threshold and n >= 2:
-        sums.zingers[n - 1] += zingers_of_last(
-            work.carry, prepared.ptr, dark_flat, pixels.use_dummy, pixels.dummy,
-            pixels.delta_dummy, monitors[n - 2], monitors[n - 1], float(zinger_threshold))
+        sums.zingers[n - 1] += last_frame_zingers(work.carry, (monitors[n - 2], monitors[n - 1]),
+                                                  pixels)
     bad = np.flatnonzero(sums.nonfinite)
     if bad.size:
         raise InputError(f"{frames.describe()}: frame {bad[0]} holds NaN or infinite values "

@@ -305,9 +305,9 @@ class Reducer:
     def _integration_inputs(self, sums: StackSums, nf: float, pf: float | None,
                             workspace: StackWorkspace | None = None):
         """Summed counts, summed dark, the frame-to-frame variance and the pyFAI keywords
-        shared by 1-D and 2-D (:func:`saxs_kernels.stack.integration_arrays`), in the
+        shared by 1-D and 2-D (:func:`saxs_kernels.stack.integration_inputs`), in the
         workspace's pixel arrays if one is given."""
-        from saxs_kernels.stack import integration_arrays  # noqa: PLC0415
+        from saxs_kernels.stack import IntegrationInputs, integration_inputs  # noqa: PLC0415
 
         shape = self.geometry.shape
         g = self.geometry
@@ -316,10 +316,9 @@ class Reducer:
             data, dark_sum, flat, var_frames = workspace.pixel_arrays()
         else:
             data, dark_sum, flat, var_frames = pixel_arrays(shape)
-        integration_arrays(sums.n, sums.raw_sum, sums.mon_sum, sums.x_sum, sums.x2_sum,
-                           self.dark.reshape(-1), self.flat.reshape(-1), self.valid.reshape(-1),
-                           total, NO_DATA, data.reshape(-1), dark_sum.reshape(-1),
-                           flat.reshape(-1), var_frames.reshape(-1))
+        out = IntegrationInputs(*(a.reshape(-1) for a in (data, dark_sum, flat, var_frames)))
+        integration_inputs(sums, self.dark.reshape(-1), self.flat.reshape(-1),
+                           self.valid.reshape(-1), monitor_total=total, no_data=NO_DATA, out=out)
         common = {**self._integration_keywords(pf, flat),
                   "normalization_factor": total * g.pixel1_m * g.pixel2_m
                   / (g.distance_m**2 * nf)}

@@ -194,7 +194,7 @@ def _grown(buffers: list[np.ndarray], k: int, shape: tuple[int, ...], dtype) -> 
 
 
 def pixel_arrays(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    """Arrays for :func:`saxs_kernels.stack.integration_arrays`: summed counts, summed dark,
+    """Arrays for :func:`saxs_kernels.stack.integration_inputs`: summed counts, summed dark,
     effective flat and frame-to-frame variance (float32, the type pyFAI's engines work in)."""
     return tuple(np.empty(shape, dtype=np.float32) for _ in range(4))
 

@@ -90,16 +90,6 @@ def integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, mo
     return data, dark_sum, flat_eff, var_frames
 
 
-def frame_data(row, valid, dummy, delta_dummy, no_data):
-    """One frame as pyFAI's input (raw, or no_data where invalid or dummy), and whether any
-    pixel holds data."""
-    raw = np.asarray(row, dtype=np.float64)
-    ok = valid.copy()
-    if dummy is not None:
-        ok &= np.abs(raw - dummy) > delta_dummy
-    return np.where(ok, raw, no_data), bool(ok.any())
-
-
 def reject_maxima(threshold, monitors, dark, n, x_sum, x_max, k_max):
     """Which pixels' maximum is a zinger: counts above the others' mean by threshold sigma."""
     out = np.zeros(n.shape, dtype=bool)

@@ -225,9 +225,9 @@ def _run_csr(frames, indptr, indices, data, dark, norm, monitors, dummy, thresho
     from saxs_kernels.csr import (
         PixelCorrections,
         integrate_pass,
+        last_frame_zingers,
         pass_work,
         pixel_major,
-        zingers_of_last,
     )
 
     n, npix = frames.shape
@@ -265,9 +265,8 @@ def _run_csr(frames, indptr, indices, data, dark, norm, monitors, dummy, thresho
         counts[2, tested[keep]] += c[2, 1:k + 1][keep]
         carried_mon = mon[-2:].copy()
         carried = min(2, carried + k)
-    if n >= 2 and threshold > 0:
-        counts[2, n - 1] += zingers_of_last(carry, ptr, dark, use_dummy, float(dummy or 0.0),
-                                            0.5, monitors[n - 2], monitors[n - 1], threshold)
+    if n >= 2:
+        counts[2, n - 1] += last_frame_zingers(carry, (monitors[n - 2], monitors[n - 1]), pixels)
     return out, counts, ptr
 
 
@@ -317,7 +316,7 @@ def test_csr_shared_sums_and_transpose_match_naive():
 
 @pytest.mark.parametrize("out_type", [np.float64, np.float32])
 def test_integration_arrays_match_naive(out_type):
-    from saxs_kernels.stack import integration_arrays
+    from saxs_kernels.stack import IntegrationInputs, StackState, integration_inputs
 
     rng = np.random.default_rng(41)
     npix = 3000
@@ -328,9 +327,10 @@ def test_integration_arrays_match_naive(out_type):
     x2_sum = x_sum**2 / np.maximum(n, 1) * rng.uniform(1.0, 1.2, npix)
     dark, flat = rng.uniform(0, 3, npix), rng.uniform(0.8, 1.2, npix)
     valid = rng.random(npix) > 0.1
-    outputs = [np.empty(npix, out_type) for _ in range(4)]
-    integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, 4e5, -1.0,
-                       *outputs)
+    outputs = IntegrationInputs(*(np.empty(npix, out_type) for _ in range(4)))
+    state = StackState(n, raw_sum, mon_sum, x_sum, x2_sum, np.zeros(npix), np.zeros(npix, int))
+    assert integration_inputs(state, dark, flat, valid, monitor_total=4e5, no_data=-1.0,
+                              out=outputs) is outputs
     expected = naive.integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid,
                                         4e5, -1.0)
     for got, want in zip(outputs, expected, strict=True):
@@ -338,21 +338,3 @@ def test_integration_arrays_match_naive(out_type):
                                    out_type is np.float64 else 1e-7, atol=0)
     assert (outputs[0][n == 0] == -1.0).all()
     assert (outputs[3][n < 2] == 0).all()
-
-
-@pytest.mark.parametrize(("dtype", "dummy"), [(np.uint32, 4294967295.0), (np.int32, -1.0),
-                                              (np.float32, None)])
-def test_frame_data_matches_naive(dtype, dummy):
-    from saxs_kernels.stack import frame_data
-
-    rng = np.random.default_rng(42)
-    row = rng.poisson(20, 5000).astype(dtype)
-    if dummy is not None:
-        row[[3, 77, 4999]] = dummy
-    valid = rng.random(5000) > 0.05
-    data = np.empty(5000)
-    any_data = frame_data(row, valid, dummy is not None, dummy or 0.0, 0.0, -2.0, data)
-    want, want_any = naive.frame_data(row, valid, dummy, 0.0, -2.0)
-    np.testing.assert_array_equal(data, want)
-    assert any_data == want_any
-    assert not frame_data(row, np.zeros(5000, bool), False, 0.0, 0.0, -2.0, data)
