@@ -71,7 +71,7 @@ def _uint32_be(payload, pos):
 
 
 @njit(cache=True, nogil=True)
-def block_table(payload, starts, sizes, n_values, itemsize, block_elems, offsets):
+def _block_table(payload, starts, sizes, n_values, itemsize, block_elems, offsets):
     """Fill ``offsets[j, b]`` with the position in ``payload`` of block b of frame j.
 
     Frame j's chunk is ``payload[starts[j]:starts[j] + sizes[j]]``. Every block must lie
@@ -98,10 +98,23 @@ def block_table(payload, starts, sizes, n_values, itemsize, block_elems, offsets
     return -1
 
 
+def block_offsets(payload: np.ndarray, starts: np.ndarray, sizes: np.ndarray, *,
+                  n_values: int, itemsize: int, block_elems: int) -> tuple[np.ndarray, int]:
+    """Where each LZ4 block of each stored frame starts in ``payload`` (frame j's chunk at
+    ``starts[j]``, ``sizes[j]`` bytes, a frame of ``n_values`` values of ``itemsize`` bytes in
+    blocks of ``block_elems``): ``(offsets (frames, blocks), the first frame whose blocks do
+    not fill its chunk exactly or -1)`` (see :func:`_block_table`)."""
+    offsets = np.empty((starts.size, -(-n_values // block_elems)), dtype=np.int64)
+    bad = _block_table(payload, np.asarray(starts, dtype=np.int64),
+                       np.asarray(sizes, dtype=np.int64), int(n_values), int(itemsize),
+                       int(block_elems), offsets)
+    return offsets, int(bad)
+
+
 @njit(cache=True, nogil=True)
 def decode_blocks(lz4, untranspose, payload, offsets, b0, b1, n_values, block_elems, itemsize,
                   scratch, out):
-    """Decode blocks ``b0..b1-1`` of one frame (``offsets`` from :func:`block_table`) into
+    """Decode blocks ``b0..b1-1`` of one frame (``offsets`` from :func:`block_offsets`) into
     ``out`` (values ``b0 * block_elems`` onwards, C-contiguous); ``scratch`` holds at least
     ``block_elems * itemsize`` bytes. False if a block does not decompress to its size."""
     base = payload.ctypes.data

@@ -466,7 +466,7 @@ def _integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry
     (:func:`saxs_kernels.bitshuffle.decode_blocks`): no decoded frame goes through memory.
 
     ``payload``, ``offsets`` (m, n_blocks), ``block_elems``: the frames as stored
-    (:func:`saxs_kernels.bitshuffle.block_table`); ``carry`` has the frames' type. Tiles are
+    (:func:`saxs_kernels.bitshuffle.block_offsets`); ``carry`` has the frames' type. Tiles are
     whole blocks (:func:`saxs_kernels.bitshuffle.tile_blocks`). ``failed[f]`` is set for a
     frame whose blocks do not decode (its sums are then incomplete: the caller must raise).
     """

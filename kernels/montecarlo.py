@@ -237,8 +237,8 @@ class ChainStats(NamedTuple):
 
 
 @njit(cache=True)
-def run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
-              max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term, radii, model, stats):
+def _run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
+               max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term, radii, model, stats):
     """One repetition, in place: ``radii`` (n_contrib) = the sizes, ``model`` (n_q) = final
     M(q), ``stats`` = the row of :data:`STATS`; with ``porod`` the model has an extra
     c * porod_term (c >= 0). K comes from ``table`` (see :func:`table_contribution`)."""
@@ -335,6 +335,6 @@ def _run_repetitions(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_r
                      radii, models, stats):
     """All repetitions in parallel (the kernel behind :func:`run_repetitions`)."""
     for r in prange(radii.shape[0]):
-        run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
-                  max_iter, conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r],
-                  models[r], stats[r])
+        _run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
+                   max_iter, conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r],
+                   models[r], stats[r])

@@ -63,7 +63,7 @@ def _integer_values_compiled(array):
 
 
 @njit(cache=True, nogil=True)
-def reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
+def _reset_state(n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max):
     """Set the per-pixel running sums to their starting values, in place: zero sums and
     counts, x_max -inf, k_max -1 (no value)."""
     n[:] = 0
@@ -93,7 +93,12 @@ def pixel_state(npix: int) -> StackState:
     """Running sums for ``npix`` pixels at their starting values."""
     state = StackState(np.empty(npix, np.int32), np.empty(npix), np.empty(npix),
                        np.empty(npix), np.empty(npix), np.empty(npix), np.empty(npix, np.int32))
-    reset_state(*state)
+    return reset_state(state)
+
+
+def reset_state(state: StackState) -> StackState:
+    """``state`` set to its starting values (in place; see :func:`_reset_state`)."""
+    _reset_state(*state)
     return state
 
 
@@ -347,7 +352,7 @@ def _accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like
     payload : (bytes,) uint8
         The chunks of the m frames.
     offsets : (m, n_blocks) int64
-        Block positions (:func:`saxs_kernels.bitshuffle.block_table`).
+        Block positions (:func:`saxs_kernels.bitshuffle.block_offsets`).
     block_elems : int
         Values per block (a multiple of 8).
     like : (0,) array
@@ -370,7 +375,7 @@ def _accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like
         b0 = t * per_tile
         b1 = b0 + (hi - lo + block_elems - 1) // block_elems
         if reset:
-            reset_state(n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi],
+            _reset_state(n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi],
                         x_max[lo:hi], k_max[lo:hi])
         static = _static_dark(dark[lo:hi], valid[lo:hi])
         buffer = np.empty((GROUP, tile), like.dtype)

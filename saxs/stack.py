@@ -175,8 +175,7 @@ class StackWorkspace:
         values."""
         from saxs_kernels.stack import reset_state  # noqa: PLC0415
 
-        reset_state(*self.state)
-        return self.state
+        return reset_state(self.state)
 
 
 def _grown(buffers: list[np.ndarray], k: int, shape: tuple[int, ...], dtype) -> np.ndarray:

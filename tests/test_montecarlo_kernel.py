@@ -172,9 +172,9 @@ def test_chain_matches_its_naive_twin():
     stats = np.empty(len(mc.STATS))
     mean_i = abs(intensity.mean())
     table = _table(q)
-    mc.run_chain(table.values, table.ln_s0, 1 / table.step, intensity, weight, 0.3, 5.0, True,
-                 n_contrib, n_steps, 1e-9, -mean_i, mean_i, seed, False, np.zeros_like(q), radii,
-                 model, stats)
+    mc._run_chain(table.values, table.ln_s0, 1 / table.step, intensity, weight, 0.3, 5.0, True,
+                  n_contrib, n_steps, 1e-9, -mean_i, mean_i, seed, False, np.zeros_like(q), radii,
+                  model, stats)
     state = np.array([mc.splitmix64(np.uint64(seed)) | np.uint64(1)], dtype=np.uint64)
     twin_radii, (a, b, chi2_r) = naive.mc_chain(
         intensity, weight, n_contrib, n_steps, -mean_i, mean_i,

@@ -127,11 +127,10 @@ def _bitshuffle_chunks(frames, block_elems):
 
 
 def _block_offsets(payload, starts, sizes, npix, itemsize, block_elems):
-    from saxs_kernels.bitshuffle import block_table
+    from saxs_kernels.bitshuffle import block_offsets
 
-    offsets = np.empty((starts.size, -(-npix // block_elems)), dtype=np.int64)
-    bad = block_table(payload, starts, sizes, npix, itemsize, block_elems, offsets)
-    return offsets, bad
+    return block_offsets(payload, starts, sizes, n_values=npix, itemsize=itemsize,
+                         block_elems=block_elems)
 
 
 @pytest.mark.parametrize(("dtype", "npix", "block_elems"), [

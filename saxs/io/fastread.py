@@ -103,7 +103,7 @@ def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
     Raises OSError naming the frame if a chunk is missing, was stored with its filter skipped,
     or its header or blocks do not describe one frame.
     """
-    from saxs_kernels.bitshuffle import HEADER_BYTES, block_table  # noqa: PLC0415
+    from saxs_kernels.bitshuffle import HEADER_BYTES, block_offsets  # noqa: PLC0415
 
     shape, dtype = dataset.shape[1:], dataset.dtype
     itemsize = dtype.itemsize
@@ -131,8 +131,8 @@ def read_compressed_frames(dataset: h5py.Dataset, indices: np.ndarray,
             raise OSError(f"chunk {index} announces {total} bytes in blocks of {block_bytes}, "
                           f"a frame is {n_values * itemsize} bytes of {itemsize}-byte values")
         block_elems = elems
-    offsets = np.empty((len(indices), -(-n_values // block_elems)), dtype=np.int64)
-    bad = block_table(payload, starts, sizes, n_values, itemsize, block_elems, offsets)
+    offsets, bad = block_offsets(payload, starts, sizes, n_values=n_values, itemsize=itemsize,
+                                 block_elems=block_elems)
     if bad >= 0:
         raise OSError(f"chunk {indices[bad]} is truncated or corrupt: its LZ4 blocks do not "
                       f"fill its {sizes[bad]} bytes")
