@@ -137,5 +137,6 @@ def decode_blocks(lz4, untranspose, payload, offsets, b0, b1, n_values, block_el
         if tail:
             out8 = out.view(np.uint8)
             first = (b - b0) * block_elems * itemsize + coded * itemsize
-            out8[first:first + tail] = payload[pos:pos + tail]
+            for k in range(tail):  # a loop: an array slice assignment compiles for seconds
+                out8[first + k] = payload[pos + k]
     return True

@@ -191,7 +191,8 @@ def solve_bounded(gram, rhs, sii, lower, upper):
                 value += x[i] * gram[i, j] * x[j]
         if value < best:
             best = value
-            best_x[:] = x
+            for i in range(n):  # a loop: an array slice assignment compiles for seconds
+                best_x[i] = x[i]
     return best_x, best
 
 

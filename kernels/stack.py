@@ -253,7 +253,8 @@ def _add_tile(frames, m, first, last, dark, valid, static, use_dummy, dummy, del
 @njit(cache=True, nogil=True)
 def _padded(values):
     out = np.ones(values.size + GROUP - 1, dtype=values.dtype)
-    out[:values.size] = values
+    for i in range(values.size):  # a loop: an array slice assignment compiles for seconds
+        out[i] = values[i]
     return out
 
 

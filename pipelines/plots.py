@@ -65,7 +65,9 @@ def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
     ax_i.errorbar(q, intensity, sigma, fmt=".", ms=3, lw=0.6, color="k", ecolor="0.6",
                   label="data" + note)
     ax_i.plot(dist.q, model, "-", color="tab:red", lw=1.2, label="Monte Carlo fit (mean)")
-    ax_i.set(xscale="log", yscale="log", ylabel=f"I ({dist.intensity_unit})", title=title)
+    ax_i.set(ylabel=f"I ({dist.intensity_unit})")
+    log_axes(ax_i)
+    _title(ax_i, title)
     ax_i.legend(fontsize=8)
     ax_r.plot(dist.q, (dist.intensity - model) / dist.sigma, ".", ms=3, color="k")
     ax_r.axhline(0, color="k", lw=0.5)
@@ -83,8 +85,8 @@ def plot_mc(dist, hist, path: Path, title: str = "") -> Path:
         _plain_log_x(ax_h)
     mean, std = hist.moments["mean_nm"]
     phi, phi_std = hist.moments["total_volume_fraction"]
-    ax_h.set_title(f"mean R {mean:.3g} +- {std:.2g} nm, phi {phi:.3g} +- {phi_std:.2g}",
-                   fontsize=9)
+    _title(ax_h, f"mean R {mean:.3g} +- {std:.2g} nm, phi {phi:.3g} +- {phi_std:.2g}",
+           fontsize=9)
     ax_h.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -107,6 +109,41 @@ def _plain_log_x(ax) -> None:
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
+                             "\u2077\u2078\u2079")
+
+
+def _power_of_ten(value: float, _pos=None) -> str:
+    """A decade as 10 with a superscript exponent in plain text (no mathtext to lay out)."""
+    exponent = round(np.log10(value)) if value > 0 else 0
+    return "10" + str(exponent).translate(_SUPERSCRIPT)
+
+
+def _decades_log_y(ax) -> None:
+    """Log y axis labelled at each decade (10⁻³ ...) in plain text, unlabelled minor ticks at
+    2 and 5 x each decade (an intensity axis spans many decades: eight minor ticks a decade
+    crowd it, and each tick is drawn at a cost)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0), numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def log_axes(ax) -> None:
+    """Log q (plain numbers, :func:`_plain_log_x`) and log intensity (:func:`_decades_log_y`)."""
+    _plain_log_x(ax)
+    _decades_log_y(ax)
+
+
+def _title(ax, text: str, **kwargs) -> None:
+    """An axes title at a fixed height: matplotlib otherwise measures every tick label of the
+    figure at each save to place it (a fifth of a sample card's drawing)."""
+    ax.set_title(text, y=1.0, pad=6.0, **kwargs)
 
 
 def _positive(q, intensity, sigma=None):
@@ -143,8 +180,8 @@ def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
         ax_w.step(h.bin_centers_nm, offset + h.volume_fraction, where="mid", color="k", lw=0.5)
         ax_w.text(h.bin_edges_nm[-1], offset, f"{v:g}", fontsize=8, va="bottom", ha="right")
     ax_w.set(xlabel="radius (nm)", yticks=[],
-             ylabel=f"volume fraction per bin, offset ({axis_label(findings.variable_name)})",
-             title="size distributions")
+             ylabel=f"volume fraction per bin, offset ({axis_label(findings.variable_name)})")
+    _title(ax_w, "size distributions")
     _plain_log_x(ax_w)
     styles = {"quantized": ("o", "-"), "continuous": ("s", "--"), "other": ("x", ":")}
     labelled = set()
@@ -163,8 +200,8 @@ def plot_series(findings, dists, path: Path, hist_settings: dict) -> Path:
         ax_t.axvline(0.5 * (event.variable_from + event.variable_to), color="grey", lw=0.6,
                      ls=":")
     ax_t.set(xlabel=axis_label(findings.variable_name),
-             ylabel="population radius (nm), bars: width",
-             title="populations (dotted: events)" if findings.tracks else "no population found")
+             ylabel="population radius (nm), bars: width")
+    _title(ax_t, "populations (dotted: events)" if findings.tracks else "no population found")
     if labelled:
         ax_t.legend(fontsize=8)
     fig.savefig(path, dpi=100, format="png")
@@ -190,10 +227,9 @@ def plot_bragg_series(series, curves, path: Path) -> Path:
             ax.plot(peak.q, np.interp(peak.q, curve.q, curve.intensity) * factor * 1.4, "v",
                     color=line.get_color(), ms=7)
     unit = curves[0].intensity_unit if curves else ""
-    ax.set(xscale="log", yscale="log", xlabel="q (1/nm)",
-           ylabel=f"I ({unit}), offset by decades; bands: +-1 sigma",
-           title="Bragg peaks (triangles)")
-    _plain_log_x(ax)
+    ax.set(xlabel="q (1/nm)", ylabel=f"I ({unit}), offset by decades; bands: +-1 sigma")
+    log_axes(ax)
+    _title(ax, "Bragg peaks (triangles)")
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
@@ -212,7 +248,8 @@ def _card_curves(ax, signal, blanks, dist) -> None:
     if dist is not None:
         model, _ = dist.model_mean
         ax.plot(dist.q, model, "-", color="tab:red", lw=1.2, label="Monte Carlo fit")
-    ax.set(xscale="log", yscale="log", ylabel=f"I ({signal.intensity_unit})")
+    ax.set(ylabel=f"I ({signal.intensity_unit})")
+    log_axes(ax)
     ax.legend(fontsize=7)
 
 
@@ -223,7 +260,7 @@ def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = 
     plt = pyplot()
     fig, ax_i, ax_r, ax_h = _curve_and_histogram_axes(plt, height=5.0)
     _card_curves(ax_i, signal, blanks, dist)
-    ax_i.set_title(str(signal.metadata.get("sample", "")))
+    _title(ax_i, str(signal.metadata.get("sample", "")))
     ax_r.set(xlabel="q (1/nm)", ylabel="(I - fit) / sigma")
     ax_r.axhline(0, color="k", lw=0.5)
     if dist is None:  # nothing was fitted: no residuals to show
@@ -243,15 +280,15 @@ def sample_card(path, signal, blanks, dist, bragg, *, config, overwrite: bool = 
         m = hist.moments
         ax_h.set(xlabel="radius (nm)", ylabel="volume fraction")
         _plain_log_x(ax_h)
-        ax_h.set_title(f"mean R {m['mean_nm'][0]:.3g} +- {m['mean_nm'][1]:.2g} nm, phi "
-                       f"{m['total_volume_fraction'][0]:.3g}, chi2_r {dist.chi2_r.mean():.2f}",
-                       fontsize=9)
+        _title(ax_h, f"mean R {m['mean_nm'][0]:.3g} +- {m['mean_nm'][1]:.2g} nm, phi "
+               f"{m['total_volume_fraction'][0]:.3g}, chi2_r {dist.chi2_r.mean():.2f}",
+               fontsize=9)
         ax_h.legend(fontsize=8)
     if bragg is not None:
         for peak in bragg.peaks:
             ax_i.axvline(peak.q, color="m", lw=0.6, ls="--")
         d = f", d = {bragg.d_spacing_nm:.3f} nm" if bragg.d_spacing_nm else ""
-        ax_i.set_title(f"{signal.metadata.get('sample', '')}: Bragg {bragg.phase}{d}")
+        _title(ax_i, f"{signal.metadata.get('sample', '')}: Bragg {bragg.phase}{d}")
         if dist is None:
             ax_h.axis("off")
             ax_h.text(0.05, 0.9, "\n".join(
@@ -290,7 +327,9 @@ def plot_fit(curve, fit, path, *, title: str = "", overwrite: bool = False) -> P
     label = "fit (resolution-smeared)" if fit.smeared else "fit"
     ax_i.plot(model.q, model.intensity, "-", lw=1.4, color="tab:red", zorder=3,
               label=f"{label}, chi2_r = {fit.chi2_r:.3g}")
-    ax_i.set(xscale="log", yscale="log", ylabel=f"I ({unit})", title=title)
+    ax_i.set(ylabel=f"I ({unit})")
+    log_axes(ax_i)
+    _title(ax_i, title)
     ax_i.legend(fontsize=8)
     residual = (data.intensity - model.intensity) / data.sigma
     ax_r.plot(data.q, residual, "o", ms=2.5, color="tab:blue")

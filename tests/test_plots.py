@@ -52,6 +52,12 @@ def test_sample_card(drawn, fitted, tmp_path):
     ax_i, ax_r, ax_h = drawn[-1].axes
     # the radius axis names several values per decade, in plain numbers
     assert {"0.5", "1", "2"} <= set(_labels(ax_h))
+    # so does the q axis (under the residuals), and the intensity axis names its decades
+    assert {"0.2", "0.5", "1", "2", "5"} <= set(_labels(ax_r))
+    decades = [t.get_text() for t in ax_i.get_yticklabels() if t.get_text()]
+    assert len(decades) >= 3
+    assert all(text.startswith("10") for text in decades)
+    assert "10\u207b\u00b3" in decades  # 10^-3, the fit's plateau
     # data and fit in distinct colours
     data_colour = ax_i.containers[0].lines[0].get_color()
     fit_colour = ax_i.lines[-1].get_color()
