@@ -50,9 +50,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from saxs_kernels.arrays import readonly
 from saxs_kernels.bitshuffle import decode_blocks, tile_blocks
+from saxs_kernels.threads import run_ranges
 
 #: Fixed number of pixel ranges summed apart (the order of the sums is that of the pixels in a
 #: range, then of the ranges, whatever the number of threads).
@@ -397,13 +399,14 @@ def _store_carry(buffer, carry, m, lo, hi):
         carry[1, lo + j] = buffer[j, m + 1]
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark, norm,
-                     use_dummy, dummy, delta_dummy, threshold, part_signal, part_variance,
-                     part_lost_norm, part_lost_count, lost_any, part_counts, signal, variance,
-                     lost_norm, lost_count, counts):
-    """Integrate m frames (decoded, shape (m, npix), any numeric type) into the bins (the
-    kernel behind :func:`integrate_pass`).
+@njit(cache=True, nogil=True)
+def _integrate_frames(g0, g1, frames, carry, n_carried, monitors, ptr, rows, coefs, dark, norm,
+                      use_dummy, dummy, delta_dummy, threshold, part_dark, part_signal,
+                      part_variance, part_lost_norm, part_lost_count, lost_any, part_counts):
+    """Integrate m frames (decoded, shape (m, npix), any numeric type) into the per-segment
+    sums of the segments ``g0..g1-1`` (the kernel behind :func:`integrate_pass`, which runs
+    ranges of segments on its threads and adds the segments up with
+    :func:`_reduce_segments`).
 
     Parameters
     ----------
@@ -419,21 +422,19 @@ def _integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark
     use_dummy, dummy, delta_dummy : the dynamic mask test.
     threshold : float
         Zinger threshold in Poisson standard deviations (<= 0: no test).
-    part_* : per-segment work arrays, (SEGMENTS, n_bins, >= m) float64, lost_any
-        (SEGMENTS, >= m) bool, part_counts (SEGMENTS, 3, >= m + 2) int64; overwritten.
-    signal, variance, lost_norm, lost_count : (m, n_bins) float64 outputs.
-    counts : (3, m + 2) int64 output
-        Per buffer frame (carried frames first): dummy, non-finite and zinger pixels. The
-        zinger row is final for buffer frames 1..m (frame m - 1 of this batch is tested with
-        the next batch, or by :func:`last_frame_zingers`).
+    part_* : per-segment work arrays: part_dark (SEGMENTS, n_bins), part_signal ...
+        (SEGMENTS, n_bins, >= m) float64, lost_any (SEGMENTS, >= m) bool, part_counts
+        (SEGMENTS, 3, >= m + 2) int64; the rows of these segments are overwritten.
+        part_counts holds per buffer frame (carried frames first) the dummy, non-finite and
+        zinger pixels. The zinger row is final for buffer frames 1..m (frame m - 1 of this
+        batch is tested with the next batch, or by :func:`last_frame_zingers`).
     """
     m, npix = frames.shape
     n_tiles = (npix + TILE - 1) // TILE
     inv_monitors = 1.0 / monitors
     rho = monitors[2 - n_carried:].min() / monitors[2 - n_carried:].max()
     integer = _holds_integers(frames)
-    part_dark = np.empty((SEGMENTS, signal.shape[1]))
-    for g in prange(SEGMENTS):
+    for g in range(g0, g1):
         _start_segment(g, part_dark, part_signal, part_variance, part_lost_norm,
                        part_lost_count, lost_any, part_counts)
         t0, t1 = _segment_bounds(n_tiles, g)
@@ -452,16 +453,13 @@ def _integrate_frames(frames, carry, n_carried, monitors, ptr, rows, coefs, dark
                          xs, extremes, part_dark[g], part_signal[g], part_variance[g],
                          part_lost_norm[g], part_lost_count[g], lost_any[g], part_counts[g])
             _store_carry(buffer, carry, m, lo, hi)
-    _reduce_segments(part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
-                     lost_any, part_counts, signal, variance, lost_norm, lost_count, counts)
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry, n_carried,
-                         monitors, ptr, rows, coefs, dark, norm, use_dummy, dummy, delta_dummy,
-                         threshold, part_signal, part_variance, part_lost_norm, part_lost_count,
-                         lost_any, part_counts, signal, variance, lost_norm, lost_count, counts,
-                         failed):
+@njit(cache=True, nogil=True)
+def _integrate_compressed(g0, g1, lz4, untranspose, payload, offsets, block_elems, carry,
+                          n_carried, monitors, ptr, rows, coefs, dark, norm, use_dummy, dummy,
+                          delta_dummy, threshold, part_dark, part_signal, part_variance,
+                          part_lost_norm, part_lost_count, lost_any, part_counts, failed):
     """:func:`_integrate_frames` on bitshuffle-LZ4 frames decoded tile by tile in the kernel
     (:func:`saxs_kernels.bitshuffle.decode_blocks`): no decoded frame goes through memory.
 
@@ -478,8 +476,7 @@ def _integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry
     inv_monitors = 1.0 / monitors
     rho = monitors[2 - n_carried:].min() / monitors[2 - n_carried:].max()
     integer = _holds_integers(carry)
-    part_dark = np.empty((SEGMENTS, signal.shape[1]))
-    for g in prange(SEGMENTS):
+    for g in range(g0, g1):
         _start_segment(g, part_dark, part_signal, part_variance, part_lost_norm,
                        part_lost_count, lost_any, part_counts)
         t0, t1 = _segment_bounds(n_tiles, g)
@@ -506,8 +503,6 @@ def _integrate_compressed(lz4, untranspose, payload, offsets, block_elems, carry
                          xs, extremes, part_dark[g], part_signal[g], part_variance[g],
                          part_lost_norm[g], part_lost_count[g], lost_any[g], part_counts[g])
             _store_carry(buffer, carry, m, lo, hi)
-    _reduce_segments(part_dark, part_signal, part_variance, part_lost_norm, part_lost_count,
-                     lost_any, part_counts, signal, variance, lost_norm, lost_count, counts)
 
 
 @njit(cache=True, nogil=True)
@@ -600,13 +595,16 @@ def integrate_pass(frames, carry: np.ndarray, n_carried: int, monitors: np.ndarr
     n_bins = work.signal.shape[1]
     sums = PassSums(*(np.empty((m, n_bins)) for _ in range(4)),
                     np.zeros((3, m + 2), dtype=np.int64), np.zeros(m, dtype=bool))
-    common = (carry, int(n_carried), np.ascontiguousarray(monitors, dtype=np.float64), *pixels,
-              *work, *sums[:5])
+    pixels = pixels._replace(**{name: readonly(getattr(pixels, name))
+                                for name in ("ptr", "rows", "coefs", "dark", "norm")})
+    part_dark = np.empty((SEGMENTS, n_bins))
+    common = (carry, int(n_carried), readonly(monitors, np.float64), *pixels, part_dark, *work)
     if compressed:
-        _integrate_compressed(*frames.decoder, frames.payload, frames.offsets,
-                              frames.block_elems, *common, sums.failed)
+        run_ranges(_integrate_compressed, SEGMENTS, *frames.decoder, readonly(frames.payload),
+                   readonly(frames.offsets), frames.block_elems, *common, sums.failed)
     else:
-        _integrate_frames(np.ascontiguousarray(frames), *common)
+        run_ranges(_integrate_frames, SEGMENTS, readonly(frames), *common)
+    _reduce_segments(part_dark, *work, *sums[:5])
     return sums
 
 
@@ -617,6 +615,6 @@ def last_frame_zingers(carry: np.ndarray, monitors: tuple[float, float],
     (before, last). 0 when ``pixels`` sets no zinger test."""
     if pixels.threshold <= 0:
         return 0
-    return int(_zingers_of_last(carry, pixels.ptr, pixels.dark, pixels.use_dummy, pixels.dummy,
-                                pixels.delta_dummy, float(monitors[0]), float(monitors[1]),
-                                float(pixels.threshold)))
+    return int(_zingers_of_last(carry, readonly(pixels.ptr), readonly(pixels.dark),
+                                pixels.use_dummy, pixels.dummy, pixels.delta_dummy,
+                                float(monitors[0]), float(monitors[1]), float(pixels.threshold)))

@@ -32,7 +32,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from saxs_kernels.arrays import readonly
+from saxs_kernels.threads import run_ranges
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -130,6 +133,41 @@ def solve_scale_background(s1, si, sii, sm, smm, smi, b_lo, b_hi):
 
 
 @njit(cache=True)
+def _solve_small(a, b, out):
+    """Solve a x = b (n <= 3) by Gaussian elimination with partial pivoting into ``out``
+    (``a`` and ``b`` are overwritten); False when det(a) is 0 to within 1e-300. (numpy's
+    solver in numba compiles LAPACK bindings and their error messages: seconds.)"""
+    n = b.size
+    det = 1.0
+    for col in range(n):
+        pivot = col
+        for row in range(col + 1, n):
+            if abs(a[row, col]) > abs(a[pivot, col]):
+                pivot = row
+        if pivot != col:
+            det = -det
+            for k in range(n):
+                a[col, k], a[pivot, k] = a[pivot, k], a[col, k]
+            b[col], b[pivot] = b[pivot], b[col]
+        det *= a[col, col]
+        if a[col, col] == 0.0:
+            return False
+        for row in range(col + 1, n):
+            factor = a[row, col] / a[col, col]
+            for k in range(col, n):
+                a[row, k] -= factor * a[col, k]
+            b[row] -= factor * b[col]
+    if abs(det) <= 1e-300:
+        return False
+    for row in range(n - 1, -1, -1):
+        value = b[row]
+        for k in range(row + 1, n):
+            value -= a[row, k] * out[k]
+        out[row] = value / a[row, row]
+    return True
+
+
+@njit(cache=True)
 def solve_bounded(gram, rhs, sii, lower, upper):
     """Minimise sii - 2 rhs.x + x.G.x over lower <= x <= upper (n <= 3), exactly.
 
@@ -175,9 +213,9 @@ def solve_bounded(gram, rhs, sii, lower, upper):
                         b[i] -= gram[free[i], j] * x[j]
                 for j in range(n_free):
                     a[i, j] = gram[free[i], free[j]]
-            if abs(np.linalg.det(a)) <= 1e-300:
+            sol = np.empty(n_free)
+            if not _solve_small(a, b, sol):
                 continue
-            sol = np.linalg.solve(a, b)
             for i in range(n_free):
                 x[free[i]] = sol[i]
                 if sol[i] < lower[free[i]] or sol[i] > upper[free[i]]:
@@ -319,23 +357,23 @@ def run_repetitions(table, *, intensity: np.ndarray, weight: np.ndarray,
     models = np.empty((n_rep, n_q))
     stats = np.empty((n_rep, len(STATS)))
     porod = porod_term is not None
-    _run_repetitions(table.values, table.ln_s0, 1.0 / table.step,
-                     np.ascontiguousarray(intensity, dtype=np.float64),
-                     np.ascontiguousarray(weight, dtype=np.float64), float(radius_range[0]),
-                     float(radius_range[1]), bool(log_random), int(n_contrib), int(max_iter),
-                     float(conv_crit), float(background_bounds[0]),
-                     float(background_bounds[1]), int(seed), porod,
-                     np.ascontiguousarray(porod_term if porod else np.zeros(n_q),
-                                          dtype=np.float64), radii, models, stats)
+    run_ranges(_run_repetitions, n_rep, readonly(table.values), float(table.ln_s0),
+               1.0 / table.step, readonly(intensity, np.float64), readonly(weight, np.float64),
+               float(radius_range[0]), float(radius_range[1]), bool(log_random), int(n_contrib),
+               int(max_iter), float(conv_crit), float(background_bounds[0]),
+               float(background_bounds[1]), int(seed), porod,
+               readonly(porod_term if porod else np.zeros(n_q), np.float64), radii, models,
+               stats)
     return radii, models, ChainStats.from_rows(stats)
 
 
-@njit(cache=True, parallel=True)
-def _run_repetitions(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random,
+@njit(cache=True, nogil=True)
+def _run_repetitions(r0, r1, table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random,
                      n_contrib, max_iter, conv_crit, b_lo, b_hi, seed, porod, porod_term,
                      radii, models, stats):
-    """All repetitions in parallel (the kernel behind :func:`run_repetitions`)."""
-    for r in prange(radii.shape[0]):
+    """Repetitions ``r0..r1-1`` (the kernel behind :func:`run_repetitions`, which runs ranges
+    of repetitions on its threads)."""
+    for r in range(r0, r1):
         _run_chain(table, ln_s0, inv_h, intensity, weight, r_min, r_max, log_random, n_contrib,
                    max_iter, conv_crit, b_lo, b_hi, seed + r, porod, porod_term, radii[r],
                    models[r], stats[r])

@@ -30,10 +30,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
+from saxs_kernels.arrays import readonly
 from saxs_kernels.bitshuffle import decode_blocks, tile_blocks
+from saxs_kernels.threads import run_ranges
 
 #: Pixels per tile of the parallel loop. A tile's running sums (~200 kB) stay in the core's
 #: cache while the chunk's frames are added; frame totals are summed per tile, then over
@@ -290,24 +292,26 @@ def _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n):
             frame_n[frame_ids[j]] += part_n[t, j]
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dummy, delta_dummy,
-                      sign, n, raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum,
-                      frame_n):
-    """Add (``sign = 1``) or remove (``sign = -1``) frames to the running sums in place.
+@njit(cache=True, nogil=True)
+def _accumulate_frames(t0, t1, frames, dark, valid, use_dummy, dummy, delta_dummy, sign, n,
+                       raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, part_sum, part_n, inv, mon,
+                       ids):
+    """Add (``sign = 1``) or remove (``sign = -1``) frames to the running sums of the pixel
+    tiles ``t0..t1-1`` in place (:func:`add_frames` runs ranges of tiles on its threads).
 
-    Tiles of pixels run in parallel; within a tile the chunk's frames are added in stack
-    order, so each pixel's sums are the same whatever the chunking and the number of threads.
+    Within a tile the chunk's frames are added in stack order, so each pixel's sums are the
+    same whatever the chunking and the number of threads. Each tile's per-frame totals go to
+    its row of ``part_sum`` / ``part_n`` (from :func:`_chunk_arrays`, with ``inv``, ``mon``,
+    ``ids``), added up by :func:`_add_parts`.
     The state comes from :func:`new_state` (n and k_max int32, x_max starting at -inf).
 
     Parameters
     ----------
     frames : (m, P) array
         m frames, flattened to P pixels.
-    frame_ids : (m,) int64
-        Index of each frame in the stack (for ``k_max``, ``frame_sum``, ``frame_n``).
-    monitors : (m,) float64
-        I1 of each frame (> 0, checked by the caller).
+    inv, mon, ids : (m + GROUP - 1,)
+        1 / I1, I1 (> 0, checked by the caller) and index in the stack (for ``k_max``) of each
+        frame, padded (:func:`_chunk_arrays`).
     dark : (P,) float64
     valid : (P,) bool
         Static validity (mask, flat > 0).
@@ -315,9 +319,7 @@ def _accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dumm
         Dummy test of each raw value.
     """
     m, npix = frames.shape
-    n_tiles = (npix + TILE - 1) // TILE
-    part_sum, part_n, inv, mon, ids = _chunk_arrays(monitors, frame_ids, n_tiles)
-    for t in prange(n_tiles):
+    for t in range(t0, t1):
         lo = t * TILE
         hi = min(npix, lo + TILE)
         if sign > 0:
@@ -331,15 +333,15 @@ def _accumulate_frames(frames, frame_ids, monitors, dark, valid, use_dummy, dumm
             _remove_frame(frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy,
                           delta_dummy, inv[j], mon[j], n[lo:hi], raw_sum[lo:hi],
                           mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi])
-    if sign > 0:
-        _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n)
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like, frame_ids,
-                          monitors, dark, valid, use_dummy, dummy, delta_dummy, reset, n, raw_sum,
-                          mon_sum, x_sum, x2_sum, x_max, k_max, frame_sum, frame_n, failed):
-    """:func:`_accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the kernel.
+@njit(cache=True, nogil=True)
+def _accumulate_compressed(t0, t1, lz4, untranspose, payload, offsets, block_elems, like,
+                           dark, valid, use_dummy, dummy, delta_dummy, reset, n, raw_sum,
+                           mon_sum, x_sum, x2_sum, x_max, k_max, part_sum, part_n, inv, mon, ids,
+                           failed):
+    """:func:`_accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the
+    kernel, for the tiles ``t0..t1-1`` (tiles of whole blocks: :func:`_compressed_tile`).
 
     Each tile of whole blocks is decoded, four frames at a time, into a buffer of four tiles
     (:func:`saxs_kernels.bitshuffle.decode_blocks`) and added while it is in the core's cache:
@@ -368,9 +370,7 @@ def _accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like
     npix = n.size
     itemsize = like.itemsize
     per_tile, tile = tile_blocks(block_elems, TILE)
-    n_tiles = (npix + tile - 1) // tile
-    part_sum, part_n, inv, mon, ids = _chunk_arrays(monitors, frame_ids, n_tiles)
-    for t in prange(n_tiles):
+    for t in range(t0, t1):
         lo = t * tile
         hi = min(npix, lo + tile)
         b0 = t * per_tile
@@ -394,13 +394,13 @@ def _accumulate_compressed(lz4, untranspose, payload, offsets, block_elems, like
                           use_dummy, dummy, delta_dummy, inv[j:], mon[j:], ids[j:], n[lo:hi],
                           raw_sum[lo:hi], mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi],
                           x_max[lo:hi], k_max[lo:hi], part_sum[t, j:], part_n[t, j:])
-    _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n)
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_sum, x2_sum,
-                  x_max, k_max, rejected):
-    """Remove each pixel's largest value where it is a high outlier (a zinger), in place.
+@njit(cache=True, nogil=True)
+def _reject_maxima(i0, i1, threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_sum,
+                   x2_sum, x_max, k_max, rejected):
+    """Remove each pixel's largest value where it is a high outlier (a zinger), in place, for
+    the pixels ``i0..i1-1``.
 
     The expectation without the maximum is mu = (x_sum - x_max) / (n - 1); in counts, the frame
     of the maximum expected c = mu * I1 + dark. The maximum is rejected if its counts exceed c
@@ -408,8 +408,7 @@ def _reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_s
     lies in an ``excluded`` frame (already removed) are not tested. At most one value per pixel
     is rejected. ``rejected`` (P,) bool is set where a value was removed.
     """
-    npix = n.shape[0]
-    for i in prange(npix):
+    for i in range(i0, i1):
         if n[i] < 2 or k_max[i] < 0 or excluded[k_max[i]]:
             continue
         mon = monitors[k_max[i]]
@@ -425,10 +424,11 @@ def _reject_maxima(threshold, monitors, dark, excluded, n, raw_sum, mon_sum, x_s
             rejected[i] = True
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, monitor_total,
-                        no_data, data, dark_sum, flat_eff, var_frames):
-    """Per-pixel pyFAI inputs of the summed stack, in one pass (outputs filled in place).
+@njit(cache=True, nogil=True)
+def _integration_arrays(i0, i1, n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid,
+                        monitor_total, no_data, data, dark_sum, flat_eff, var_frames):
+    """Per-pixel pyFAI inputs of the summed stack for the pixels ``i0..i1-1``, in one pass
+    (outputs filled in place).
 
     data = raw_sum, or ``no_data`` where no frame contributed or the pixel is statically invalid
     (pyFAI's dummy value: the static mask then stays the same from stack to stack, and pyFAI
@@ -436,9 +436,9 @@ def _integration_arrays(n, raw_sum, mon_sum, x_sum, x2_sum, dark, flat, valid, m
     flat_eff = flat * mon_sum / monitor_total (1 where no data); var_frames = mon_sum^2 s^2 / n,
     with s^2 the unbiased frame-to-frame variance of the normalised signal (0 for fewer than 2
     frames). The float outputs may be float32, the type pyFAI's Cython and OpenCL engines
-    convert their inputs to (the same rounding, done here in parallel).
+    convert their inputs to (the same rounding, done here on the kernels' threads).
     """
-    for i in prange(n.size):
+    for i in range(i0, i1):
         count = n[i]
         contributes = count > 0 and valid[i]
         data[i] = raw_sum[i] if contributes else no_data
@@ -476,14 +476,24 @@ class FrameTotals(NamedTuple):
         return cls(np.zeros(n_frames), np.zeros(n_frames, np.int64))
 
 
+def _settings(pixels: PixelSettings) -> PixelSettings:
+    return pixels._replace(dark=readonly(pixels.dark, np.float64),
+                           valid=readonly(pixels.valid, np.bool_))
+
+
 def add_frames(frames: np.ndarray, frame_ids: np.ndarray, monitors: np.ndarray,
                pixels: PixelSettings, state: StackState, totals: FrameTotals, *,
                sign: int = 1) -> None:
     """Add (``sign`` 1) or take out (-1) decoded frames (m, P) ``frame_ids`` of the stack,
     with their monitors, to the running sums ``state`` and the frame ``totals``, in place."""
-    _accumulate_frames(np.ascontiguousarray(frames), np.asarray(frame_ids, dtype=np.int64),
-                       np.ascontiguousarray(monitors, dtype=np.float64), *pixels, int(sign),
-                       *state, *totals)
+    frames = readonly(frames)
+    frame_ids = readonly(frame_ids, np.int64)
+    n_tiles = -(-frames.shape[1] // TILE)
+    parts = _chunk_arrays(readonly(monitors, np.float64), frame_ids, n_tiles)
+    run_ranges(_accumulate_frames, n_tiles, frames, *_settings(pixels), int(sign), *state,
+               *parts)
+    if sign > 0:
+        _add_parts(frame_ids, parts[0], parts[1], *totals)
 
 
 def add_stored(stored, like: np.ndarray, frame_ids: np.ndarray, monitors: np.ndarray,
@@ -494,10 +504,14 @@ def add_stored(stored, like: np.ndarray, frame_ids: np.ndarray, monitors: np.nda
     in the kernel; ``like``: an array of the frames' type; ``reset``: start the sums from
     their starting values. Returns which frames did not decode."""
     failed = np.zeros(stored.offsets.shape[0], dtype=bool)
-    _accumulate_compressed(*stored.decoder, stored.payload, stored.offsets, stored.block_elems,
-                           like, np.asarray(frame_ids, dtype=np.int64),
-                           np.ascontiguousarray(monitors, dtype=np.float64), *pixels,
-                           bool(reset), *state, *totals, failed)
+    frame_ids = readonly(frame_ids, np.int64)
+    _, tile = tile_blocks(stored.block_elems, TILE)
+    n_tiles = -(-state.n.size // tile)
+    parts = _chunk_arrays(readonly(monitors, np.float64), frame_ids, n_tiles)
+    run_ranges(_accumulate_compressed, n_tiles, *stored.decoder, readonly(stored.payload),
+               readonly(stored.offsets), stored.block_elems, readonly(like),
+               *_settings(pixels), bool(reset), *state, *parts, failed)
+    _add_parts(frame_ids, parts[0], parts[1], *totals)
     return failed
 
 
@@ -506,8 +520,8 @@ def reject_zingers(threshold: float, monitors: np.ndarray, dark: np.ndarray,
     """Take each pixel's largest value out of ``state`` where it is a zinger (see
     :func:`_reject_maxima`); where one was taken out."""
     rejected = np.zeros(state.n.size, dtype=bool)
-    _reject_maxima(float(threshold), np.ascontiguousarray(monitors, dtype=np.float64), dark,
-                   excluded, *state, rejected)
+    run_ranges(_reject_maxima, rejected.size, float(threshold), readonly(monitors, np.float64),
+               readonly(dark), readonly(excluded), *state, rejected, per_range=TILE)
     return rejected
 
 
@@ -530,6 +544,7 @@ def integration_inputs(sums, dark: np.ndarray, flat: np.ndarray, valid: np.ndarr
     ``mon_sum``, ``x_sum``, ``x2_sum`` of :class:`StackState`), the per-pixel ``dark``,
     ``flat`` and static validity (all flattened) and the accepted frames' summed monitor (see
     :func:`_integration_arrays`); returns ``out``."""
-    _integration_arrays(sums.n, sums.raw_sum, sums.mon_sum, sums.x_sum, sums.x2_sum, dark, flat,
-                        valid, float(monitor_total), float(no_data), *out)
+    run_ranges(_integration_arrays, sums.n.size, sums.n, sums.raw_sum, sums.mon_sum, sums.x_sum,
+               sums.x2_sum, readonly(dark), readonly(flat), readonly(valid),
+               float(monitor_total), float(no_data), *out, per_range=TILE)
     return out

@@ -15,7 +15,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from saxs_pipelines.messages import (
     EXIT_ERROR,
@@ -392,33 +392,42 @@ def _version() -> str:
     return f"saxs {__version__}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``saxs`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+def setup_logging(verbose: int) -> None:
+    """Console logging at the level ``-v`` asks for (WARNING, INFO, DEBUG)."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # the console shows only what -v asks for,
         if type(handler) is logging.StreamHandler:  # whatever the batch's log file records
             handler.setLevel(level)
-
     # pyFAI's import probes OpenCL through silx and warns when it is absent: not our concern
     logging.getLogger("silx.opencl.common").setLevel(logging.ERROR)
+
+
+def guarded(command: str, call: Callable[[], int]) -> int:
+    """``call()``'s exit code; an error ends in one line naming ``command`` and its code."""
     from saxs.errors import SaxsError  # noqa: PLC0415
 
     try:
-        return _handler(args)(args)
+        return call()
     except SaxsError as exc:
-        print(f"saxs {args.command}: error: {cli_wording(exc)}", file=sys.stderr)
+        print(f"saxs {command}: error: {cli_wording(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # unwritable folder, a path under a file, a full disk ...
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"saxs {args.command}: error: {where}{exc.strerror or exc}; check the path, its "
+        print(f"saxs {command}: error: {where}{exc.strerror or exc}; check the path, its "
               "permissions and the free space", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"saxs {args.command}: interrupted", file=sys.stderr)
+        print(f"saxs {command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``saxs`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return guarded(args.command, lambda: _handler(args)(args))
 
 
 if __name__ == "__main__":

@@ -173,19 +173,13 @@ def _findings(result) -> list[str]:
 
 
 def cmd_demo(args: argparse.Namespace, config: dict[str, Any] | None = None) -> int:
-    """``saxs demo``: simulate the shipped beamtime, process it, print the findings (with
-    ``config``, the configuration already read from ``args``)."""
-    from saxs.errors import InputError  # noqa: PLC0415
+    """The beamtime part of ``saxs demo`` (:func:`saxs_pipelines.demo.cmd_demo` checks the
+    scenario and the output folder first): simulate the shipped beamtime, process it, print
+    the findings (with ``config``, the configuration already read from ``args``)."""
     from saxs.simulate import load_scenario, write_beamtime  # noqa: PLC0415
     from saxs_pipelines.batch import run_batch  # noqa: PLC0415
 
-    if not DEMO_SCENARIO.is_file():
-        raise InputError(f"{DEMO_SCENARIO}: the shipped scenario is missing; run saxs demo "
-                         "from a source checkout (pip install -e .)")
     root = Path(args.output)
-    if root.exists() and any(root.iterdir()) and not args.overwrite:
-        raise InputError(f"{root}: exists and is not empty; pass --overwrite to redo the demo "
-                         "there or -o to choose another folder")
     config = config if config is not None else _config(args)
     print(f"simulating the shipped beamtime ({DEMO_SCENARIO.name}) into {root / 'beamtime'}")
     files = write_beamtime(load_scenario(DEMO_SCENARIO), root / "beamtime",

@@ -1,12 +1,26 @@
-"""``saxs demo``: the shipped beamtime (:func:`saxs_pipelines.commands.cmd_demo`), then the
+"""``saxs demo``: the shipped beamtime (:func:`saxs_pipelines.commands.cmd_demo`) and the
 shipped stopped-flow series (``data_samples/stopped_flow.yaml``): simulated, processed by
 ``saxs batch`` (its sample is ``kinetic`` in the sheet: reduced per frame and followed in time),
-and the recovered rate constant and onset of continuous growth printed beside the truth."""
+and the recovered rate constant and onset of continuous growth printed beside the truth.
+
+The two are independent, so they run side by side: the stopped-flow series in a second process
+(one thread: the second core) while this one does the beamtime; its output is printed after
+the beamtime's. On a first run that process first compiles the kernels the beamtime needs
+later (:mod:`saxs_pipelines.warmup`), while this one compiles the stack kernel.
+
+The second process is ``python -m saxs_pipelines.demo JOB_JSON``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import IO
 
 from saxs_pipelines.commands import DEMO_SCENARIO
 from saxs_pipelines.messages import EXIT_OK
@@ -41,41 +55,99 @@ def _kinetics_demo(root: Path, config: dict, *, overwrite: bool, quiet: bool) ->
     return code
 
 
+class _SecondProcess:
+    """The stopped-flow part in its own process, its output kept until :meth:`finish`."""
+
+    def __init__(self, job: dict) -> None:
+        # kept open until stop(), which closes them
+        self.out: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self.err: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        # one thread: it is the second core's work (the beamtime keeps its threads)
+        env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "saxs_pipelines.demo", json.dumps(job)],
+            stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, env=env)
+
+    def finish(self) -> int:
+        """Wait for it, print what it printed; its exit code."""
+        code = self.process.wait()
+        for stream, target in ((self.out, sys.stdout), (self.err, sys.stderr)):
+            stream.seek(0)
+            target.write(stream.read())
+            target.flush()
+        return code
+
+    def stop(self) -> None:
+        """End it if it still runs (the beamtime part failed or was interrupted)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.out.close()
+        self.err.close()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """``saxs demo``: the shipped CdSe beamtime, then the stopped-flow kinetics."""
+    """``saxs demo``: the shipped CdSe beamtime, and beside it the stopped-flow kinetics."""
     from saxs.errors import InputError  # noqa: PLC0415
     from saxs_pipelines.commands import _config  # noqa: PLC0415
     from saxs_pipelines.commands import cmd_demo as beamtime_demo  # noqa: PLC0415
 
-    if not KINETICS_SCENARIO.is_file():
-        raise InputError(f"{KINETICS_SCENARIO}: the shipped scenario is missing; run saxs demo "
-                         "from a source checkout (pip install -e .)")
+    for scenario in (DEMO_SCENARIO, KINETICS_SCENARIO):
+        if not scenario.is_file():
+            raise InputError(f"{scenario}: the shipped scenario is missing; run saxs demo "
+                             "from a source checkout (pip install -e .)")
+    root = Path(args.output)
+    if root.exists() and any(root.iterdir()) and not args.overwrite:
+        raise InputError(f"{root}: exists and is not empty; pass --overwrite to redo the demo "
+                         "there or -o to choose another folder")
     config = _config(args)
-    helper = _compile_ahead(config)
+    second = _SecondProcess({"root": str(root / "stopped_flow"), "config": config,
+                             "overwrite": bool(args.overwrite), "verbose": args.verbose,
+                             "warmup": _warmup_plan(config)})
     try:
         code = beamtime_demo(args, config)
-        kinetic = _kinetics_demo(Path(args.output) / "stopped_flow", config,
-                                 overwrite=args.overwrite, quiet=args.quiet)
+        kinetic = second.finish()
     finally:
-        from saxs_pipelines.warmup import stop  # noqa: PLC0415
-
-        stop(helper)
+        second.stop()
     return code if code != EXIT_OK else kinetic
 
 
-def _compile_ahead(config: dict):
-    """The compilation helper (:mod:`saxs_pipelines.warmup`) for both demo beamtimes: the
-    Monte Carlo, and the per-frame integration of the stopped-flow stacks (their detector's
-    pixel type and storage, from the scenario)."""
+def _warmup_plan(config: dict) -> dict:
+    """What the second process compiles before its own work (nothing once cached): the
+    kernels the beamtime needs after its first stacks (:func:`saxs_pipelines.warmup.plan`) for
+    the pixel type and storage of its detector, from the scenario."""
     import numpy as np  # noqa: PLC0415
 
     from saxs.simulate import load_scenario  # noqa: PLC0415
     from saxs_pipelines import warmup  # noqa: PLC0415
 
-    scenario = load_scenario(KINETICS_SCENARIO)
+    scenario = load_scenario(DEMO_SCENARIO)
     dtype = np.dtype(scenario.detector.dtype)
     acquisition = scenario.acquisition
     compressed = (acquisition.file_format == "lima" and dtype.kind in "iu"
                   and acquisition.compression == "bitshuffle-lz4")
-    return warmup.start(warmup.plan(mc=config["mc"], dtype=dtype.str, compressed=compressed,
-                                    per_frame=True))
+    return warmup.plan(mc=config["mc"], dtype=dtype.str, compressed=compressed,
+                       per_frame=False)
+
+
+def main(argv: list[str]) -> int:
+    """The second process: compile what the beamtime will need, then the stopped flow."""
+    from saxs_pipelines import warmup  # noqa: PLC0415
+    from saxs_pipelines.cli import guarded, setup_logging  # noqa: PLC0415
+
+    job = json.loads(argv[0])
+    setup_logging(job["verbose"])
+
+    def run() -> int:
+        warmup.compile_kernels(job["warmup"])
+        return _kinetics_demo(Path(job["root"]), job["config"], overwrite=job["overwrite"],
+                              quiet=True)
+
+    return guarded("demo", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -8,6 +8,7 @@ is run again. ``saxs reprocess RECORD`` runs the job stored in a record once mor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -140,6 +141,12 @@ def stamps(paths: dict[str, str]) -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     """Versions of the package and the libraries that shape the numbers."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """Looked up once a process (each look-up scans the installed distributions: ~20 ms)."""
     from importlib import metadata  # noqa: PLC0415
 
     out = {"python": platform.python_version()}

@@ -146,7 +146,12 @@ def _remove_frame(dtype: str) -> None:
 
 def main(argv: list[str]) -> int:
     """Compile what the spec asks for, in the order the batch needs it."""
-    spec = json.loads(argv[0])
+    compile_kernels(json.loads(argv[0]))
+    return 0
+
+
+def compile_kernels(spec: dict) -> None:
+    """Compile the kernels of ``spec`` (:func:`plan`) in this process, in its order."""
     with tempfile.TemporaryDirectory() as tmp:
         for kind in spec["kinds"]:
             if kind == "mc":
@@ -155,7 +160,6 @@ def main(argv: list[str]) -> int:
                 _per_frame(spec["dtype"], spec["compressed"], Path(tmp))
             else:
                 _remove_frame(spec["dtype"])
-    return 0
 
 
 if __name__ == "__main__":
