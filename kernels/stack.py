@@ -293,11 +293,11 @@ def _add_parts(frame_ids, part_sum, part_n, frame_sum, frame_n):
 
 
 @njit(cache=True, nogil=True)
-def _accumulate_frames(t0, t1, frames, dark, valid, use_dummy, dummy, delta_dummy, sign, n,
+def _accumulate_frames(t0, t1, frames, dark, valid, use_dummy, dummy, delta_dummy, n,
                        raw_sum, mon_sum, x_sum, x2_sum, x_max, k_max, part_sum, part_n, inv, mon,
                        ids):
-    """Add (``sign = 1``) or remove (``sign = -1``) frames to the running sums of the pixel
-    tiles ``t0..t1-1`` in place (:func:`add_frames` runs ranges of tiles on its threads).
+    """Add frames to the running sums of the pixel tiles ``t0..t1-1`` in place
+    (:func:`add_frames` runs ranges of tiles on its threads).
 
     Within a tile the chunk's frames are added in stack order, so each pixel's sums are the
     same whatever the chunking and the number of threads. Each tile's per-frame totals go to
@@ -322,13 +322,24 @@ def _accumulate_frames(t0, t1, frames, dark, valid, use_dummy, dummy, delta_dumm
     for t in range(t0, t1):
         lo = t * TILE
         hi = min(npix, lo + TILE)
-        if sign > 0:
-            static = _static_dark(dark[lo:hi], valid[lo:hi])
-            _add_tile(frames, m, lo, hi, dark[lo:hi], valid[lo:hi], static, use_dummy,
-                      dummy, delta_dummy, inv, mon, ids, n[lo:hi], raw_sum[lo:hi],
-                      mon_sum[lo:hi], x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi],
-                      k_max[lo:hi], part_sum[t], part_n[t])
-            continue
+        static = _static_dark(dark[lo:hi], valid[lo:hi])
+        _add_tile(frames, m, lo, hi, dark[lo:hi], valid[lo:hi], static, use_dummy, dummy,
+                  delta_dummy, inv, mon, ids, n[lo:hi], raw_sum[lo:hi], mon_sum[lo:hi],
+                  x_sum[lo:hi], x2_sum[lo:hi], x_max[lo:hi], k_max[lo:hi], part_sum[t],
+                  part_n[t])
+
+
+@njit(cache=True, nogil=True)
+def _remove_frames(t0, t1, frames, dark, valid, use_dummy, dummy, delta_dummy, n, raw_sum,
+                   mon_sum, x_sum, x2_sum, inv, mon):
+    """Take frames (m, P) out of the running sums of the pixel tiles ``t0..t1-1`` in place
+    (the per-frame totals are not changed; ``x_max`` and ``k_max`` are left as they were). A
+    kernel of its own: a rejected frame needs only this, and it compiles in a fraction of the
+    time of :func:`_accumulate_frames`."""
+    m, npix = frames.shape
+    for t in range(t0, t1):
+        lo = t * TILE
+        hi = min(npix, lo + TILE)
         for j in range(m):
             _remove_frame(frames[j, lo:hi], dark[lo:hi], valid[lo:hi], use_dummy, dummy,
                           delta_dummy, inv[j], mon[j], n[lo:hi], raw_sum[lo:hi],
@@ -488,12 +499,15 @@ def add_frames(frames: np.ndarray, frame_ids: np.ndarray, monitors: np.ndarray,
     with their monitors, to the running sums ``state`` and the frame ``totals``, in place."""
     frames = readonly(frames)
     frame_ids = readonly(frame_ids, np.int64)
+    monitors = readonly(monitors, np.float64)
     n_tiles = -(-frames.shape[1] // TILE)
-    parts = _chunk_arrays(readonly(monitors, np.float64), frame_ids, n_tiles)
-    run_ranges(_accumulate_frames, n_tiles, frames, *_settings(pixels), int(sign), *state,
-               *parts)
-    if sign > 0:
-        _add_parts(frame_ids, parts[0], parts[1], *totals)
+    if sign < 0:
+        run_ranges(_remove_frames, n_tiles, frames, *_settings(pixels), *state[:5],
+                   readonly(1.0 / monitors), monitors)
+        return
+    parts = _chunk_arrays(monitors, frame_ids, n_tiles)
+    run_ranges(_accumulate_frames, n_tiles, frames, *_settings(pixels), *state, *parts)
+    _add_parts(frame_ids, parts[0], parts[1], *totals)
 
 
 def add_stored(stored, like: np.ndarray, frame_ids: np.ndarray, monitors: np.ndarray,

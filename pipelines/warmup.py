@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 KERNELS = {"mc": (("saxs_kernels.montecarlo", "_run_repetitions"),),
            "per_frame": (("saxs_kernels.csr", "_integrate_compressed"),
                          ("saxs_kernels.csr", "_integrate_frames")),
-           "remove_frame": (("saxs_kernels.stack", "_accumulate_frames"),)}
+           "remove_frame": (("saxs_kernels.stack", "_remove_frames"),)}
 
 
 def _cached(kind: str, compressed: bool) -> bool:
