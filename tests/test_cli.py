@@ -204,3 +204,14 @@ def test_one_spelling_with_hidden_old_aliases():
     assert "--n-rep" in text
     assert "--nrep" not in text
     assert "--unit" not in text.replace("--q-unit-in", "")
+
+
+def test_demo_refuses_a_used_folder_before_any_work(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["demo", "-o", str(out), "-q"]) == EXIT_ERROR
+    assert "not empty" in capsys.readouterr().err
+    # nothing was started or written: no stopped-flow part, the user's file untouched
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
