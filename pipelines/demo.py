@@ -4,9 +4,10 @@ shipped stopped-flow series (``data_samples/stopped_flow.yaml``): simulated, pro
 and the recovered rate constant and onset of continuous growth printed beside the truth.
 
 The two are independent, so they run side by side: the stopped-flow series in a second process
-(one thread: the second core) while this one does the beamtime; its output is printed after
-the beamtime's. On a first run that process first compiles the kernels the beamtime needs
-later (:mod:`saxs_pipelines.warmup`), while this one compiles the stack kernel.
+(one thread: the second core), started before anything else, while this one does the
+beamtime; its output is printed after the beamtime's. On a first run that process first
+compiles the kernels the beamtime needs later (:mod:`saxs_pipelines.warmup`), while this one
+compiles the stack kernel.
 
 The second process is ``python -m saxs_pipelines.demo JOB_JSON``.
 """
@@ -105,8 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                          "there or -o to choose another folder")
     config = _config(args)
     second = _SecondProcess({"root": str(root / "stopped_flow"), "config": config,
-                             "overwrite": bool(args.overwrite), "verbose": args.verbose,
-                             "warmup": _warmup_plan(config)})
+                             "overwrite": bool(args.overwrite), "verbose": args.verbose})
     try:
         code = beamtime_demo(args, config)
         kinetic = second.finish()
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     setup_logging(job["verbose"])
 
     def run() -> int:
-        warmup.compile_kernels(job["warmup"])
+        warmup.compile_kernels(_warmup_plan(job["config"]))
         return _kinetics_demo(Path(job["root"]), job["config"], overwrite=job["overwrite"],
                               quiet=True)
 
