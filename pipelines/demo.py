@@ -66,7 +66,7 @@ class _SecondProcess:
         # one thread: it is the second core's work (the beamtime keeps its threads)
         env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "saxs_pipelines.demo", json.dumps(job)],
+            [sys.executable, "-m", "saxs_pipelines.demo", json.dumps(job, default=str)],
             stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, env=env)
 
     def finish(self) -> int:
