@@ -488,6 +488,7 @@ class FrameTotals(NamedTuple):
 
 
 def _settings(pixels: PixelSettings) -> PixelSettings:
+    """``pixels`` with its arrays as the kernels take them (read-only float64 and bool)."""
     return pixels._replace(dark=readonly(pixels.dark, np.float64),
                            valid=readonly(pixels.valid, np.bool_))
 

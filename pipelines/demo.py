@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -142,7 +143,11 @@ def main(argv: list[str]) -> int:
     setup_logging(job["verbose"])
 
     def run() -> int:
-        warmup.compile_kernels(_warmup_plan(job["config"]))
+        try:
+            warmup.compile_kernels(_warmup_plan(job["config"]))
+        except Exception as exc:  # noqa: BLE001
+            # only a head start: the beamtime compiles what it still needs itself
+            logging.getLogger(__name__).debug("compiling ahead failed: %s", exc)
         return _kinetics_demo(Path(job["root"]), job["config"], overwrite=job["overwrite"],
                               quiet=True)
 
