@@ -41,7 +41,7 @@ def run_ranges(kernel: Callable, n_items: int, *args, per_range: int = 1) -> Non
     ``per_range`` items long unless fewer remain), on :func:`threads` threads; returns when
     every range is done and raises the first error of any."""
     n = threads()
-    n_ranges = max(1, min(n * RANGES_PER_THREAD, -(-n_items // max(per_range, 1))))
+    n_ranges = max(1, min(n * RANGES_PER_THREAD, n_items // max(per_range, 1)))
     bounds = [(k * n_items) // n_ranges for k in range(n_ranges + 1)]
     if n == 1 or n_ranges == 1:
         for lo, hi in itertools.pairwise(bounds):
