@@ -37,9 +37,9 @@ from saxs_kernels.arrays import readonly
 from saxs_kernels.bitshuffle import decode_blocks, tile_blocks
 from saxs_kernels.threads import run_ranges
 
-#: Pixels per tile of the parallel loop. A tile's running sums (~200 kB) stay in the core's
-#: cache while the chunk's frames are added; frame totals are summed per tile, then over
-#: tiles in tile order, so results do not depend on the number of threads.
+#: Pixels per tile (the unit the kernels' threads share out). A tile's running sums (~200 kB)
+#: stay in the core's cache while the chunk's frames are added; frame totals are summed per
+#: tile, then over tiles in tile order, so results do not depend on the number of threads.
 TILE = 4096
 
 #: Frames added together by :func:`_add_four`.
@@ -102,12 +102,6 @@ def reset_state(state: StackState) -> StackState:
     """``state`` set to its starting values (in place; see :func:`_reset_state`)."""
     _reset_state(*state)
     return state
-
-
-def new_state(npix: int, nframes: int) -> tuple[np.ndarray, ...]:
-    """Running sums for ``npix`` pixels and ``nframes`` frames at their starting values, in
-    argument order: the :class:`StackState` fields, then frame_sum, frame_n."""
-    return (*pixel_state(npix), np.zeros(nframes), np.zeros(nframes, np.int64))
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -303,7 +297,7 @@ def _accumulate_frames(t0, t1, frames, dark, valid, use_dummy, dummy, delta_dumm
     same whatever the chunking and the number of threads. Each tile's per-frame totals go to
     its row of ``part_sum`` / ``part_n`` (from :func:`_chunk_arrays`, with ``inv``, ``mon``,
     ``ids``), added up by :func:`_add_parts`.
-    The state comes from :func:`new_state` (n and k_max int32, x_max starting at -inf).
+    The state comes from :func:`pixel_state` (n and k_max int32, x_max starting at -inf).
 
     Parameters
     ----------
@@ -351,8 +345,8 @@ def _accumulate_compressed(t0, t1, lz4, untranspose, payload, offsets, block_ele
                            dark, valid, use_dummy, dummy, delta_dummy, reset, n, raw_sum,
                            mon_sum, x_sum, x2_sum, x_max, k_max, part_sum, part_n, inv, mon, ids,
                            failed):
-    """:func:`_accumulate_frames` (``sign = 1``) on bitshuffle-LZ4 frames, decoded in the
-    kernel, for the tiles ``t0..t1-1`` (tiles of whole blocks: :func:`_compressed_tile`).
+    """:func:`_accumulate_frames` on bitshuffle-LZ4 frames, decoded in the kernel, for the
+    tiles ``t0..t1-1`` (tiles of whole blocks: :func:`saxs_kernels.bitshuffle.tile_blocks`).
 
     Each tile of whole blocks is decoded, four frames at a time, into a buffer of four tiles
     (:func:`saxs_kernels.bitshuffle.decode_blocks`) and added while it is in the core's cache:

@@ -118,20 +118,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _warmup_plan(config: dict) -> dict:
     """What the second process compiles before its own work (nothing once cached): the
-    kernels the beamtime needs after its first stacks (:func:`saxs_pipelines.warmup.plan`) for
-    the pixel type and storage of its detector, from the scenario."""
+    kernels the beamtime needs after its first stacks (:func:`saxs_pipelines.warmup.plan`),
+    for the pixel type of its detector, from the scenario. No per-frame integration: the
+    storage (compressed or not), which only that kernel depends on, does not matter."""
     import numpy as np  # noqa: PLC0415
 
     from saxs.simulate import load_scenario  # noqa: PLC0415
     from saxs_pipelines import warmup  # noqa: PLC0415
 
-    scenario = load_scenario(DEMO_SCENARIO)
-    dtype = np.dtype(scenario.detector.dtype)
-    acquisition = scenario.acquisition
-    compressed = (acquisition.file_format == "lima" and dtype.kind in "iu"
-                  and acquisition.compression == "bitshuffle-lz4")
-    return warmup.plan(mc=config["mc"], dtype=dtype.str, compressed=compressed,
-                       per_frame=False)
+    dtype = np.dtype(load_scenario(DEMO_SCENARIO).detector.dtype)
+    return warmup.plan(mc=config["mc"], dtype=dtype.str, compressed=False, per_frame=False)
 
 
 def main(argv: list[str]) -> int:
