@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from saxs_pipelines.messages import EXIT_OK
+from saxs_pipelines.options import monte_carlo_overrides
 
 MODELS = ("auto", "A->B", "A->B->C")
 
@@ -39,8 +40,7 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
     if not 0 < args.solvent_volume_fraction <= 1:
         raise InputError(f"--solvent-volume-fraction {args.solvent_volume_fraction:g}: give a "
                          "value in (0, 1]")
-    if (args.rmin is None) != (args.rmax is None):
-        raise InputError("give both --r-min-nm and --r-max-nm, or neither")
+    monte_carlo_overrides(args)  # checked before any work
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder; choose another -o")
@@ -85,9 +85,7 @@ def _settings(args: argparse.Namespace) -> tuple[object, str, int]:
     from saxs_pipelines.config import load_config, mc_config  # noqa: PLC0415
 
     settings = load_config(args.config)
-    radius = (args.rmin, args.rmax) if args.rmin is not None else None
-    config = mc_config(settings["mc"], {"n_rep": args.nrep, "n_contrib": args.ncontrib,
-                                        "seed": args.seed, "radius_range_nm": radius})
+    config = mc_config(settings["mc"], monte_carlo_overrides(args))
     section = settings["kinetics"]
     return (config, args.model if args.model is not None else section["model"],
             args.bin_frames if args.bin_frames is not None else section["bin_frames"])

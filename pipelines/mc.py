@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from saxs_pipelines.messages import EXIT_FAILED_ITEMS, EXIT_OK, cli_wording
+from saxs_pipelines.options import monte_carlo_overrides
 
 
 def cmd_mc(args: argparse.Namespace) -> int:
@@ -19,15 +20,11 @@ def cmd_mc(args: argparse.Namespace) -> int:
     from saxs_pipelines.plots import plot_mc  # noqa: PLC0415
 
     settings = load_config(args.config)
-    radius = (args.rmin, args.rmax) if args.rmin is not None and args.rmax is not None else None
-    if (args.rmin is None) != (args.rmax is None):
-        raise saxs.InputError("give both --r-min-nm and --r-max-nm, or neither")
+    overrides = monte_carlo_overrides(args)
     shape = {"model": args.model,
              "model_parameters": parse_assignments(args.param, "--param") if args.param
              else None}
-    config = mc_config(settings["mc"], {"n_rep": args.nrep, "n_contrib": args.ncontrib,
-                                        "seed": args.seed, "conv_crit": args.conv_crit,
-                                        "radius_range_nm": radius, **shape})
+    config = mc_config(settings["mc"], {**overrides, "conv_crit": args.conv_crit, **shape})
     hist_settings = settings["histogram"]
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)

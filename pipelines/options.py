@@ -32,6 +32,18 @@ def add_monte_carlo_options(parser: argparse.ArgumentParser, *, shape: bool = Tr
     parser.add_argument("--seed", type=int, help="Monte Carlo seed (repetition r uses seed + r)")
 
 
+def monte_carlo_overrides(args: argparse.Namespace) -> dict:
+    """The ``mc`` config overrides given by :func:`add_monte_carlo_options` (with ``shape``):
+    n_rep, n_contrib, seed and the radius range (None where not given; InputError when only
+    one radius bound is)."""
+    from saxs.errors import InputError  # noqa: PLC0415
+
+    if (args.rmin is None) != (args.rmax is None):
+        raise InputError("give both --r-min-nm and --r-max-nm, or neither")
+    return {"n_rep": args.nrep, "n_contrib": args.ncontrib, "seed": args.seed,
+            "radius_range_nm": (args.rmin, args.rmax) if args.rmin is not None else None}
+
+
 def add_q_unit_in(parser: argparse.ArgumentParser) -> None:
     """``--q-unit-in``: the q unit of input text files that do not state one (dest unit)."""
     _option(parser, "--q-unit-in", "--unit", dest="unit", metavar="UNIT",
