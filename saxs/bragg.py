@@ -188,12 +188,18 @@ def smooth_background(intensity: np.ndarray, smoothness: float = 1e4,
 _GAUSS_SIGMA = 1.0 / math.sqrt(2.0 * math.log(2.0))
 
 
-def _pseudo_voigt_line(x, amplitude, center, sigma, fraction, slope, intercept):  # noqa: PLR0917 - curve_fit passes the parameters by position
-    """Pseudo-Voigt of area ``amplitude`` and FWHM 2 ``sigma`` on a straight line."""
+def _unit_profiles(x, center, sigma):
+    """x - center, and the unit-area Gaussian and Lorentzian of FWHM 2 ``sigma`` at x."""
     sg = sigma * _GAUSS_SIGMA
     u = x - center
     gauss = np.exp(-0.5 * (u / sg) ** 2) / (sg * math.sqrt(2.0 * math.pi))
     lorentz = 1.0 / (math.pi * sigma * (1.0 + (u / sigma) ** 2))
+    return u, gauss, lorentz
+
+
+def _pseudo_voigt_line(x, amplitude, center, sigma, fraction, slope, intercept):  # noqa: PLR0917 - curve_fit passes the parameters by position
+    """Pseudo-Voigt of area ``amplitude`` and FWHM 2 ``sigma`` on a straight line."""
+    _, gauss, lorentz = _unit_profiles(x, center, sigma)
     return amplitude * ((1.0 - fraction) * gauss + fraction * lorentz) + slope * x + intercept
 
 
@@ -202,10 +208,8 @@ def _pseudo_voigt_line_jac(x, amplitude, center, sigma, fraction, slope, interce
     so the fit needs no finite-difference evaluations (a Bragg search fits ~20 peaks)."""
     del slope, intercept  # the line's derivatives do not depend on them
     sg = sigma * _GAUSS_SIGMA
-    u = x - center
+    u, gauss, lorentz = _unit_profiles(x, center, sigma)
     t2 = (u / sigma) ** 2
-    gauss = np.exp(-0.5 * (u / sg) ** 2) / (sg * math.sqrt(2.0 * math.pi))
-    lorentz = 1.0 / (math.pi * sigma * (1.0 + t2))
     d_gauss_center = gauss * u / sg**2
     d_lorentz_center = lorentz * 2.0 * u / (sigma**2 * (1.0 + t2))
     d_gauss_sigma = gauss * (u**2 / (sg**2 * sigma) - 1.0 / sigma)
